@@ -1,0 +1,140 @@
+/* rundir.c: locating and creating the agent's private run directory. */
+#include "rundir.h"
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int
+rundir_root(char *out, size_t len)
+{
+	const char *r = getenv("LICTOR_RUN_ROOT");
+	int n;
+
+	if (r != NULL && *r != '\0')
+		n = snprintf(out, len, "%s", r);
+	else
+		n = snprintf(out, len, "/tmp/lictor-%u", (unsigned)geteuid());
+	return (n < 0 || (size_t)n >= len) ? -LE_RANGE : 0;
+}
+
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+int
+rundir_for_datadir(const char *data_dir, char *out, size_t len)
+{
+	char root[RUNDIR_MAX], abs[PATH_MAX];
+	int n;
+
+	if (rundir_root(root, sizeof(root)) != 0)
+		return -LE_RANGE;
+	if (realpath(data_dir, abs) == NULL) {
+		if (data_dir[0] == '/')
+			snprintf(abs, sizeof(abs), "%s", data_dir);
+		else {
+			char cwd[PATH_MAX];
+
+			if (getcwd(cwd, sizeof(cwd)) == NULL)
+				return -LE_IO;
+			snprintf(abs, sizeof(abs), "%.2000s/%.2000s", cwd,
+			    data_dir);
+		}
+	}
+	n = snprintf(out, len, "%s/%016llx", root,
+	    (unsigned long long)fnv1a(abs));
+	return (n < 0 || (size_t)n >= len) ? -LE_RANGE : 0;
+}
+
+static int
+check_private(const char *dir, struct lerr *e)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0)
+		return lerr_set(e, LE_IO, "stat %s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return lerr_set(e, LE_IO, "%s is not a directory", dir);
+	if (st.st_uid != geteuid())
+		return lerr_set(e, LE_PERM, "%s is owned by uid %u, not us",
+		    dir, (unsigned)st.st_uid);
+	if ((st.st_mode & 077) != 0 && chmod(dir, 0700) != 0)
+		return lerr_set(e, LE_PERM, "chmod 0700 %s: %s", dir,
+		    strerror(errno));
+	return 0;
+}
+
+int
+rundir_create(const char *rundir, struct lerr *e)
+{
+	char root[RUNDIR_MAX];
+	int rv;
+
+	if (rundir_root(root, sizeof(root)) == 0 &&
+	    strncmp(rundir, root, strlen(root)) == 0) {
+		if (mkdir_p(root, 0700) != 0)
+			return lerr_set(e, LE_IO, "mkdir %s: %s", root,
+			    strerror(errno));
+		if ((rv = check_private(root, e)) != 0)
+			return rv;
+	}
+	if (mkdir_p(rundir, 0700) != 0)
+		return lerr_set(e, LE_IO, "mkdir %s: %s", rundir,
+		    strerror(errno));
+	return check_private(rundir, e);
+}
+
+void
+rundir_url(const char *rundir, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "ipc://%s/%s.sock", rundir, name);
+}
+
+int
+rundir_set_dev(const char *rundir)
+{
+	char root[RUNDIR_MAX], link[RUNDIR_MAX + 8], tmp[RUNDIR_MAX + 32];
+
+	if (rundir_root(root, sizeof(root)) != 0)
+		return -LE_RANGE;
+	snprintf(link, sizeof(link), "%s/dev", root);
+	snprintf(tmp, sizeof(tmp), "%s/dev.%d", root, (int)getpid());
+	unlink(tmp);
+	if (symlink(rundir, tmp) != 0)
+		return -LE_IO;
+	if (rename(tmp, link) != 0) {
+		unlink(tmp);
+		return -LE_IO;
+	}
+	return 0;
+}
+
+int
+rundir_get_dev(char *out, size_t len)
+{
+	char root[RUNDIR_MAX], link[RUNDIR_MAX + 8];
+	ssize_t n;
+
+	if (rundir_root(root, sizeof(root)) != 0)
+		return -LE_RANGE;
+	snprintf(link, sizeof(link), "%s/dev", root);
+	n = readlink(link, out, len - 1);
+	if (n < 0)
+		return -LE_NOTFOUND;
+	out[n] = '\0';
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* lictor: one program for the agent (init, the supervisor of the
+ * daemons) and the operator's commands, as Consul's single binary. */
+#include "init.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "Usage: lictor [--version] [--help] <command> [<args>]\n\n"
+	    "Available commands are:\n"
+	    "    agent      Runs a lictor agent\n"
+	    "    ctl        Controls a running agent's daemons\n"
+	    "    kv         Interact with the key-value store\n"
+	    "    version    Prints the lictor version\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 1;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "agent") == 0)
+		return agent_main(argc - 2, argv + 2, argv[0]);
+	if (strcmp(cmd, "ctl") == 0)
+		return ctl_main(argc - 2, argv + 2);
+	if (strcmp(cmd, "kv") == 0)
+		return cli_kv_main(argc - 2, argv + 2);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 ||
+	    strcmp(cmd, "-version") == 0 || strcmp(cmd, "-v") == 0) {
+		printf("lictor v%s\nProtocol 2 spoken by default, "
+		    "understands 2 to 3 (Consul-compatible API)\n",
+		    LICTOR_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-help") == 0 ||
+	    strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "lictor: unknown command \"%s\"\n\n", cmd);
+	usage(stderr);
+	return 1;
+}

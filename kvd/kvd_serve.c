@@ -1,0 +1,154 @@
+/* kvd_serve.c: answering httpd: KV reads (immediate or parked as
+ * blocking queries) and dispatching writes into the group commit. */
+#include "kvd.h"
+#include "log.h"
+#include "util.h"
+
+#include <string.h>
+
+uint64_t
+kvd_read_index(struct kvd *k, const struct msg_kv_read *q)
+{
+	if (q->mode == KVR_GET)
+		return kv_key_index(k->kv, q->key, q->key_len);
+	return kv_prefix_index(k->kv, q->key, q->key_len);
+}
+
+struct collect {
+	struct mpw w;
+	uint32_t n;
+};
+
+static int
+collect_entry(void *arg, const struct kv_entry *e)
+{
+	struct collect *c = arg;
+	struct msg_kv_entry me = {
+		.key = e->key, .key_len = e->key_len,
+		.value = e->value, .value_len = e->value_len,
+		.create_index = e->create_index,
+		.modify_index = e->modify_index,
+		.lock_index = e->lock_index, .flags = e->flags,
+		.session = e->session,
+		.session_len = e->session ? strlen(e->session) : 0,
+	};
+
+	msg_kv_entry_enc(&c->w, &me);
+	c->n++;
+	return 0;
+}
+
+static int
+collect_key(void *arg, const char *key, size_t klen)
+{
+	struct collect *c = arg;
+
+	mpw_str(&c->w, key, klen);
+	c->n++;
+	return 0;
+}
+
+void
+kvd_reply_read(struct kvd *k, struct ipc_req *r, const struct msg_kv_read *q)
+{
+	struct msg_kv_read_reply rep = { 0 };
+	struct collect c;
+	struct kv_entry ent;
+	struct mpw *w;
+	int rv = 0;
+
+	k->st.reads++;
+	mpw_init(&c.w);
+	c.n = 0;
+	rep.index = kvd_read_index(k, q);
+	rep.known_leader = true;
+	rep.last_contact_ms = 0;
+	switch (q->mode) {
+	case KVR_GET:
+		rv = kv_get(k->kv, q->key, q->key_len, &ent);
+		if (rv == 0) {
+			collect_entry(&c, &ent);
+			kv_entry_clear(&ent);
+		}
+		break;
+	case KVR_RECURSE:
+		rv = kv_list(k->kv, q->key, q->key_len, collect_entry, &c);
+		break;
+	case KVR_KEYS:
+		rv = kv_keys(k->kv, q->key, q->key_len, q->sep, q->sep_len,
+		    collect_key, &c);
+		break;
+	}
+	if (rv == 0 && c.n == 0)
+		rv = -LE_NOTFOUND;
+	if (rv != 0 && rv != -LE_NOTFOUND) {
+		log_warnx("read failed: %s", le_strerror(rv));
+		rep.text = le_strerror(rv);
+		rep.text_len = strlen(rep.text);
+		c.n = 0;
+	}
+	rep.code = rv;
+	rep.n_items = rv == 0 ? c.n : 0;
+	w = ipc_reply_begin(r, MSG_KV_READ);
+	msg_kv_read_reply_begin(w, &rep);
+	if (rep.n_items > 0)
+		mpw_raw(w, mpw_data(&c.w), mpw_len(&c.w));
+	mpw_free(&c.w);
+	ipc_reply_send(r);
+}
+
+static void
+kvd_status(struct kvd *k, struct ipc_req *r)
+{
+	struct msg_kv_status_reply rep = { 0 };
+	char leader[300];
+
+	snprintf(leader, sizeof(leader), "%s:%lld",
+	    k->cfg.advertise_addr && *k->cfg.advertise_addr ?
+	    k->cfg.advertise_addr : k->cfg.bind_addr,
+	    (long long)k->cfg.port_server);
+	rep.applied = kv_state_applied(k->kv);
+	rep.known_leader = true;
+	rep.leader = leader;
+	rep.leader_len = strlen(leader);
+	msg_kv_status_reply_enc(ipc_reply_begin(r, MSG_KV_STATUS), &rep);
+	ipc_reply_send(r);
+}
+
+void
+kvd_handle(void *arg, struct ipc_req *r)
+{
+	struct kvd *k = arg;
+	struct msg_kv_read q;
+	struct msg_kv_write wr;
+	struct lerr e;
+
+	switch (r->msg.type) {
+	case MSG_KV_READ:
+		if (msg_kv_read_dec(&r->msg, &q, &e) != 0)
+			fatalx("kv.read from httpd: %s", e.msg);
+		if (q.min_index > 0 && kvd_read_index(k, &q) <= q.min_index &&
+		    q.wait_ms > 0)
+			kv_watch_park(k->watch, r, &q);
+		else
+			kvd_reply_read(k, r, &q);
+		break;
+	case MSG_KV_WRITE:
+		if (msg_kv_write_dec(&r->msg, &wr, &e) != 0)
+			fatalx("kv.write from httpd: %s", e.msg);
+		kvd_write(k, r, &wr);
+		break;
+	case MSG_KV_STATUS: {
+		struct msg_admin_req none;
+
+		if (msg_admin_req_dec(&r->msg, &none, &e) != 0)
+			fatalx("kv.status from httpd: %s", e.msg);
+		kvd_status(k, r);
+		break;
+	}
+	default:
+		/* A sibling sending a type it should not is a bug. */
+		fatalx("unexpected %s from httpd",
+		    proto_type_name(r->msg.type));
+	}
+}

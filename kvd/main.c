@@ -1,0 +1,140 @@
+/* kvd: the KV/catalog state machine daemon. main() parses arguments,
+ * loads the agent's effective config, opens the store and its channels,
+ * signals readiness and runs the loop. */
+#include "kvd.h"
+#include "flags.h"
+#include "log.h"
+#include "rundir.h"
+#include "util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+kvd_stats(void *arg, struct sbuf *out)
+{
+	struct kvd *k = arg;
+
+	sbuf_printf(out, "kv.applied_index %llu\nkv.index %llu\n"
+	    "kv.reads %llu\nkv.writes %llu\nkv.write_errors %llu\n"
+	    "kv.batches %llu\nkv.batch_max %llu\n"
+	    "kv.blocking.parked %zu\nkv.blocking.sets %zu\n"
+	    "kv.blocking.total %llu\nkv.blocking.wakeups %llu\n"
+	    "kv.blocking.timeouts %llu\nkv.tombstones %zu\n"
+	    "kv.tombstone_reaps %llu\nipc.bad %llu\nipc.inflight %llu\n",
+	    (unsigned long long)kv_state_applied(k->kv),
+	    (unsigned long long)kv_state_kv_index(k->kv),
+	    (unsigned long long)k->st.reads, (unsigned long long)k->st.writes,
+	    (unsigned long long)k->st.write_errors,
+	    (unsigned long long)k->st.batches,
+	    (unsigned long long)k->st.batch_max, kv_watch_parked(k->watch),
+	    kv_watch_sets(k->watch), (unsigned long long)k->st.blocked_total,
+	    (unsigned long long)k->st.wakeups,
+	    (unsigned long long)k->st.timeouts, kv_tombstone_count(k->kv),
+	    (unsigned long long)k->st.reaps,
+	    (unsigned long long)ipc_server_bad(k->srv),
+	    (unsigned long long)ipc_server_inflight(k->srv));
+}
+
+static uint64_t
+kvd_digest(void *arg)
+{
+	return kv_state_digest(((struct kvd *)arg)->kv);
+}
+
+static const struct admin_ops kvd_admin_ops = {
+	.stats = kvd_stats,
+	.digest = kvd_digest,
+};
+
+static void
+on_signal(void *arg, int signo)
+{
+	struct kvd *k = arg;
+
+	log_info("caught signal %d, stopping", signo);
+	kvd_commit(k);
+	loop_stop(k->loop);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct kvd k;
+	char *cfgpath = NULL, *rundir = NULL, path[4200], url[300];
+	struct flag_def defs[] = {
+		{ "config", FLAG_STRING, &cfgpath, "effective config file" },
+		{ "rundir", FLAG_STRING, &rundir, "agent run directory" },
+		{ NULL },
+	};
+	const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct lerr e = { "" };
+	enum log_level lvl;
+	int rest;
+
+	log_procinit("kvd");
+	if (flags_parse(defs, argc - 1, argv + 1, &rest, &e) != 0 ||
+	    cfgpath == NULL || rundir == NULL) {
+		log_error("usage: lictor-kvd -config FILE -rundir DIR %s",
+		    e.msg);
+		return EXIT_PERMANENT;
+	}
+	config_defaults(&k.cfg);
+	if (config_load_file(&k.cfg, cfgpath, &e) != 0) {
+		log_error("%s", e.msg);
+		return EXIT_PERMANENT;
+	}
+	if (log_parse_level(k.cfg.log_level, &lvl) == 0)
+		log_setlevel(lvl);
+	k.rundir = rundir;
+	k.boot = boot_id_new();
+	k.sync = !k.cfg.dev;
+	if (loop_new(&k.loop) != 0)
+		fatal("loop");
+	if (loop_signals(k.loop, sigs, 3, on_signal, &k) != 0)
+		fatal("signals");
+	snprintf(path, sizeof(path), "%s/kv", k.cfg.data_dir);
+	if (mkdir_p(k.cfg.data_dir, 0700) != 0)
+		fatal("mkdir %s", k.cfg.data_dir);
+	if (store_open_rocks(path, &k.store, &e) != 0)
+		fatalx("%s", e.msg);
+	if (kv_state_open(k.store, &k.kv, &e) != 0)
+		fatalx("kv state: %s", e.msg);
+	k.watch = kv_watch_new(&k);
+	loop_set_idle(k.loop, kvd_commit, &k);
+	k.cron = loop_timer_new(k.loop, kvd_cron, &k);
+	loop_timer_arm(k.cron, 1000);
+	if (kv_tombstone_count(k.kv) > 0) {
+		/* Times are not persisted: restart the TTL for them all. */
+		k.marks = xcalloc(1, sizeof(k.marks[0]));
+		k.cap_marks = k.nmarks = 1;
+		k.marks[0].index = kv_state_applied(k.kv);
+		k.marks[0].at_ms = loop_now_ms(k.loop);
+	}
+	rundir_url(rundir, "kvd", url, sizeof(url));
+	if (ipc_server_open(&k.srv, url, k.loop, IPC_SIBLING, kvd_handle, &k,
+	    k.boot, &e) != 0)
+		fatalx("%s", e.msg);
+	if (admin_open(&k.admin, rundir, "kvd", k.loop, &kvd_admin_ops, &k,
+	    k.boot, &e) != 0)
+		fatalx("%s", e.msg);
+	log_info("ready: applied index %llu, store %s",
+	    (unsigned long long)kv_state_applied(k.kv), path);
+	notify_ready();
+	loop_run(k.loop);
+	admin_close(k.admin);
+	ipc_server_close(k.srv);
+	kv_watch_free(k.watch);
+	loop_timer_free(k.cron);
+	kv_state_close(k.kv);
+	store_close(k.store);
+	loop_free(k.loop);
+	free(k.marks);
+	free(k.touched);
+	config_free(&k.cfg);
+	free(cfgpath);
+	free(rundir);
+	return 0;
+}
