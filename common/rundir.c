@@ -138,3 +138,16 @@ rundir_get_dev(char *out, size_t len)
 	out[n] = '\0';
 	return 0;
 }
+
+void
+rundir_clear_dev(const char *rundir)
+{
+	char root[RUNDIR_MAX], link[RUNDIR_MAX + 8], cur[RUNDIR_MAX];
+
+	if (rundir_get_dev(cur, sizeof(cur)) != 0 || strcmp(cur, rundir) != 0)
+		return; /* a later -dev agent owns the pointer now */
+	if (rundir_root(root, sizeof(root)) != 0)
+		return;
+	snprintf(link, sizeof(link), "%s/dev", root);
+	unlink(link);
+}

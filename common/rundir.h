@@ -25,5 +25,7 @@ void rundir_url(const char *rundir, const char *name, char *out, size_t len);
 /* The -dev pointer. */
 int rundir_set_dev(const char *rundir);
 int rundir_get_dev(char *out, size_t len);
+/* Removes the -dev pointer if it still points at rundir. */
+void rundir_clear_dev(const char *rundir);
 
 #endif

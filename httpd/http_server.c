@@ -239,6 +239,13 @@ http_cb(nng_aio *aio)
 		hreq_error(hr, 400, "invalid NUL byte in path");
 		return;
 	}
+	/* Consul rejects a path with a newline (%0a) everywhere: such names
+	 * break line-oriented tools and logs. */
+	if (memchr(hr->path, '\n', hr->path_len) != NULL ||
+	    memchr(hr->path, '\r', hr->path_len) != NULL) {
+		hreq_error(hr, 400, "Invalid URL path: contains a newline");
+		return;
+	}
 	if (qm != NULL && hquery_parse(&hr->q, qm + 1) != 0) {
 		hreq_error(hr, 400, "invalid URL query");
 		return;
@@ -246,6 +253,13 @@ http_cb(nng_aio *aio)
 	hr->pretty = hquery_has(&hr->q, "pretty");
 	route(hr);
 }
+
+/* The largest request body httpd reads; larger ones get nng's 400. */
+#define HTTP_MAX_BODY (16u << 20)
+#define HTTP_400_PAGE "Bad request: malformed HTTP request, or a request " \
+	"body over 16 MiB (the KV value limit is kv_max_value_size)\n"
+#define HTTP_505_PAGE "Bad request: malformed request line (only " \
+	"HTTP/1.0 and HTTP/1.1 are served)\n"
 
 int
 httpd_start(struct httpd *h, struct lerr *e)
@@ -256,7 +270,12 @@ httpd_start(struct httpd *h, struct lerr *e)
 	size_t maxbody;
 	int rv;
 
+	/* nng collects a body up to maxbody and answers 400 above it, before
+	 * any handler runs; the KV limit (413) is checked by the handler, so
+	 * maxbody sits well above it and nng's 400 page says why. */
 	maxbody = (size_t)h->cfg.kv_max_value_size * 4 + 65536;
+	if (maxbody < HTTP_MAX_BODY)
+		maxbody = HTTP_MAX_BODY;
 	snprintf(addrs, sizeof(addrs), "%s", h->cfg.client_addr);
 	/* -client may list several addresses separated by spaces. */
 	for (a = strtok_r(addrs, " ", &save); a != NULL;
@@ -285,6 +304,12 @@ httpd_start(struct httpd *h, struct lerr *e)
 		    (rv = nng_http_handler_set_data(hh, h, NULL)) != 0 ||
 		    (rv = nng_http_server_add_handler(srv, hh)) != 0)
 			return lerr_set(e, LE_IO, "HTTP handler: %s",
+			    nng_strerror(rv));
+		if ((rv = nng_http_server_set_error_page(srv, 400,
+		    HTTP_400_PAGE)) != 0 ||
+		    (rv = nng_http_server_set_error_page(srv, 505,
+		    HTTP_505_PAGE)) != 0)
+			return lerr_set(e, LE_IO, "HTTP error pages: %s",
 			    nng_strerror(rv));
 		if ((rv = nng_http_server_start(srv)) != 0)
 			return lerr_set(e, LE_IO, "listen on %s: %s", url,

@@ -220,8 +220,11 @@ agent_main(int argc, char **argv, const char *self)
 	rv = in.exit_code;
 	log_info("agent stopped");
 out:
-	if (in.rundir[0] != '\0')
+	if (in.rundir[0] != '\0') {
+		if (in.dev_dir != NULL)
+			rundir_clear_dev(in.rundir);
 		rm_rf(in.rundir);
+	}
 	if (in.dev_dir != NULL)
 		rm_rf(in.dev_dir);
 	if (in.cfg.pid_file != NULL && *in.cfg.pid_file != '\0' && rv == 0)

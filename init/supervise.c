@@ -40,28 +40,43 @@ sup_state_name(enum child_state s)
 	return "?";
 }
 
+/* True when a formatted candidate fit in its buffer and is executable. */
+static bool
+exe_ok(const char *path, int n, size_t len)
+{
+	return n > 0 && (size_t)n < len && access(path, X_OK) == 0;
+}
+
 /* Finds lictor-<name>: beside us (installed), or in the build tree. */
 static void
 find_exe(const char *self, const char *name, char *out, size_t len)
 {
 	char dir[PATH_MAX], *slash;
 	const char *env = getenv("LICTOR_LIBEXEC");
+	int n;
 
 	if (env != NULL && *env != '\0') {
-		snprintf(out, len, "%s/lictor-%s", env, name);
+		n = snprintf(out, len, "%s/lictor-%s", env, name);
+		if (n < 0 || (size_t)n >= len)
+			out[0] = '\0';
 		return;
 	}
-	if (realpath(self, dir) == NULL)
-		snprintf(dir, sizeof(dir), "%s", self);
+	if (realpath(self, dir) == NULL) {
+		n = snprintf(dir, sizeof(dir), "%s", self);
+		if (n < 0 || (size_t)n >= sizeof(dir))
+			dir[0] = '\0';
+	}
 	if ((slash = strrchr(dir, '/')) != NULL)
 		*slash = '\0';
-	snprintf(out, len, "%s/lictor-%s", dir, name);
-	if (access(out, X_OK) == 0)
+	n = snprintf(out, len, "%s/lictor-%s", dir, name);
+	if (exe_ok(out, n, len))
 		return;
-	snprintf(out, len, "%s/../%s/lictor-%s", dir, name, name);
-	if (access(out, X_OK) == 0)
+	n = snprintf(out, len, "%s/../%s/lictor-%s", dir, name, name);
+	if (exe_ok(out, n, len))
 		return;
-	snprintf(out, len, "%s/../libexec/lictor/lictor-%s", dir, name);
+	n = snprintf(out, len, "%s/../libexec/lictor/lictor-%s", dir, name);
+	if (n < 0 || (size_t)n >= len)
+		out[0] = '\0';
 }
 
 static void child_start(struct child *c);

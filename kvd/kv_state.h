@@ -106,7 +106,7 @@ int kv_keys(struct kv_state *ks, const char *prefix, size_t plen,
 uint64_t kv_key_index(struct kv_state *ks, const char *key, size_t klen);
 uint64_t kv_prefix_index(struct kv_state *ks, const char *prefix,
     size_t plen);
-/* Tombstones with index <= bound, counted (for reaping decisions). */
+/* The number of tombstones held (a full scan: for stats and tests). */
 size_t kv_tombstone_count(struct kv_state *ks);
 /* A stable digest (FNV-1a 64) over every entry and tombstone, to compare
  * replicas. */

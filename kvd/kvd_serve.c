@@ -6,12 +6,18 @@
 
 #include <string.h>
 
+/* The index a read reports. Like Consul, never 0: clients treat 0 as "no
+ * blocking" and an empty store would make them spin. */
 uint64_t
 kvd_read_index(struct kvd *k, const struct msg_kv_read *q)
 {
+	uint64_t idx;
+
 	if (q->mode == KVR_GET)
-		return kv_key_index(k->kv, q->key, q->key_len);
-	return kv_prefix_index(k->kv, q->key, q->key_len);
+		idx = kv_key_index(k->kv, q->key, q->key_len);
+	else
+		idx = kv_prefix_index(k->kv, q->key, q->key_len);
+	return idx > 0 ? idx : 1;
 }
 
 struct collect {

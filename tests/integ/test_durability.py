@@ -1,0 +1,143 @@
+"""Durability of a `-server -bootstrap -data-dir D` agent: everything
+acknowledged before a SIGTERM is there, unchanged, after a new agent
+starts on D; indexes never go backwards. And the seed notes' CLI session,
+end to end."""
+
+import pytest
+
+import lictor_harness as H
+
+
+def snapshot(a, prefix):
+    r = a.get("/v1/kv/%s?recurse" % prefix)
+    assert r.status == 200, r
+    return r.index, {e["Key"]: e for e in r.json()}
+
+
+@pytest.mark.timeout(180)
+def test_restart_keeps_keys_flags_and_indexes(agent_factory):
+    a = agent_factory("node").start()
+    put = a.kv_put
+    assert put("dur/plain", b"plain value") == b"true"
+    assert put("dur/flags", b"f", "?flags=123456789") == b"true"
+    assert put("dur/maxflags", b"m", "?flags=18446744073709551615") == b"true"
+    assert put("dur/cas", b"created", "?cas=0") == b"true"
+    assert put("dur/cas", b"nope", "?cas=0") == b"false"
+    assert put("dur/twice", b"one") == b"true"
+    assert put("dur/twice", b"two") == b"true"
+    assert put("dur/empty", b"") == b"true"
+    assert put("dur/binary", bytes(range(256))) == b"true"
+    assert put("dur/gone", b"x") == b"true"
+    assert a.delete("/v1/kv/dur/gone").body == b"true"
+    for i in range(200):
+        assert put("dur/many/%03d" % i, b"m%d" % i) == b"true"
+    assert a.delete("/v1/kv/dur/many/1?recurse").body == b"true"  # 100-199
+    assert put("dur/gonetree/a", b"x") == b"true"
+    assert a.delete("/v1/kv/dur/gonetree?recurse").body == b"true"
+
+    idx1, snap1 = snapshot(a, "dur/")
+    single1 = {k: a.get("/v1/kv/" + k).index for k in snap1}
+    gone_idx1 = a.get("/v1/kv/dur/gone").index
+    root_idx1 = a.get("/v1/kv/?recurse").index
+    assert "dur/gone" not in snap1 and len(snap1) == 7 + 100, sorted(snap1)
+
+    code = a.stop()
+    assert code == 0, "agent exit code after SIGTERM: %r" % code
+
+    b = agent_factory("node-b", name=a.name, data_dir=a.data_dir).start()
+    idx2, snap2 = snapshot(b, "dur/")
+    assert set(snap2) == set(snap1), (sorted(set(snap1) ^ set(snap2))[:20])
+    for k, e in snap1.items():
+        assert snap2[k] == e, "entry %s changed across restart:\n before " \
+            "%r\n after  %r" % (k, e, snap2[k])
+    assert H.unb64(snap2["dur/binary"]["Value"]) == bytes(range(256))
+    assert snap2["dur/empty"]["Value"] is None
+    assert snap2["dur/maxflags"]["Flags"] == 18446744073709551615
+    assert H.unb64(snap2["dur/cas"]["Value"]) == b"created"
+    assert idx2 >= idx1, "X-Consul-Index went backwards: %d -> %d" % (
+        idx1, idx2)
+    for k, i in single1.items():
+        assert b.get("/v1/kv/" + k).index >= i, k
+    r = b.get("/v1/kv/dur/gone")
+    assert r.status == 404
+    assert r.index >= gone_idx1
+    assert b.get("/v1/kv/dur/gonetree/a").status == 404
+    assert b.get("/v1/kv/?recurse").index >= root_idx1
+    # new writes continue after the highest index ever handed out
+    assert b.kv_put("dur/new", b"n") == b"true"
+    new = b.kv_entry("dur/new")
+    top = max(max(e["ModifyIndex"] for e in snap1.values()), root_idx1)
+    assert new["CreateIndex"] > top, (new, top)
+    # and cas against a pre-restart ModifyIndex still works
+    m = snap1["dur/twice"]["ModifyIndex"]
+    assert b.kv_put("dur/twice", b"three", "?cas=%d" % m) == b"true"
+    assert b.kv_put("dur/twice", b"four", "?cas=%d" % m) == b"false"
+
+    # a second restart, this time also the writes made after the first
+    code = b.stop()
+    assert code == 0
+    c = agent_factory("node-c", name=a.name, data_dir=a.data_dir).start()
+    assert c.kv_entry("dur/new") == new
+    assert c.kv_entry("dur/twice")["Value"] == b"three"
+
+
+def test_data_dir_is_locked(agent_factory):
+    a = agent_factory("one").start()
+    b = agent_factory("two", data_dir=a.data_dir)
+    with pytest.raises(H.HarnessError):
+        b.start(timeout=10, attempts=1)
+    assert b.exit_code is not None and b.exit_code > 0, \
+        "a second agent on the same data dir must refuse to start " \
+        "(exit %r)" % b.exit_code
+    assert a.running()
+    assert a.put("/v1/kv/lock/k", body=b"v").body == b"true"
+
+
+def _cli_ok(r, stdout):
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout.decode() == stdout, (r.stdout, r.stderr)
+
+
+def test_seed_notes_session(agent_factory):
+    """consul-notes.md, with the program name changed."""
+    a = agent_factory("seed").start()
+    cli = a.cli
+    _cli_ok(cli(["kv", "put", "redis/config/minconns", "1"]),
+            "Success! Data written to: redis/config/minconns\n")
+    _cli_ok(cli(["kv", "put", "redis/config/minconns", "2"]),
+            "Success! Data written to: redis/config/minconns\n")
+    _cli_ok(cli(["kv", "get", "redis/config/minconns"]), "2\n")
+    _cli_ok(cli(["kv", "put", "redis/config/maxconns", "25"]),
+            "Success! Data written to: redis/config/maxconns\n")
+    _cli_ok(cli(["kv", "put", "user/config/connections", "5"]),
+            "Success! Data written to: user/config/connections\n")
+
+    # across a restart of the agent
+    assert a.restart() == 0
+    e = a.kv_entry("user/config/connections")
+    _cli_ok(cli(["kv", "get", "-detailed", "user/config/connections"]),
+            "CreateIndex      %d\n"
+            "Flags            0\n"
+            "Key              user/config/connections\n"
+            "LockIndex        0\n"
+            "ModifyIndex      %d\n"
+            "Session          -\n"
+            "Value            5\n" % (e["CreateIndex"], e["ModifyIndex"]))
+    _cli_ok(cli(["kv", "get", "redis/config/minconns"]), "2\n")
+    _cli_ok(cli(["kv", "delete", "redis/config/minconns"]),
+            "Success! Deleted key: redis/config/minconns\n")
+    r = cli(["kv", "get", "redis/config/minconns"])
+    assert r.returncode == 1, r
+    assert r.stderr.decode() == \
+        "Error! No key exists at: redis/config/minconns\n", r.stderr
+    _cli_ok(cli(["kv", "get", "redis/config/maxconns"]), "25\n")
+    _cli_ok(cli(["kv", "delete", "-recurse", "redis"]),
+            "Success! Deleted keys with prefix: redis\n")
+    r = cli(["kv", "get", "redis/config/maxconns"])
+    assert r.returncode == 1
+    assert r.stderr.decode() == \
+        "Error! No key exists at: redis/config/maxconns\n"
+    assert a.get("/v1/kv/redis?recurse").status == 404
+    _cli_ok(cli(["kv", "get", "user/config/connections"]), "5\n")
+    # the HTTP view agrees
+    assert a.kv_entry("user/config/connections")["Value"] == b"5"
