@@ -70,6 +70,9 @@ log_parse_level(const char *s, enum log_level *out)
 	return 0;
 }
 
+static void log_vemit(enum log_level, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 log_vemit(enum log_level lvl, int errnum, const char *fmt, va_list ap)
 {

@@ -545,8 +545,10 @@ test_limits(void **state)
 	memcpy(s, "x: ", 3);
 	assert_int_equal(load(c, "n.yaml", s, &e), -LE_CONFIG);
 	free(s);
-	memcpy(s = malloc(big), "{}", 2);
-	memset(s + 2, ' ', big - 2);
+	assert_non_null(s = calloc(1, big));
+	memset(s, ' ', big);
+	s[0] = '{';
+	s[1] = '}';
 	assert_int_equal(config_load_string(c, "big.json", s, big, &e),
 	    -LE_TOOBIG);
 	assert_string_equal(e.msg, "config: big.json: larger than 4 MiB");
