@@ -354,6 +354,11 @@ ipc_reply_error(struct ipc_req *pub, int code, const char *fmt, ...)
 
 /* ================= clients ================= */
 
+/* Calls that completed cleanly keep their nng context and aio for the next
+ * call: opening a context and reaping an aio cost locks and a wake of nng's
+ * reaper thread on every request, a large share of a KV GET. */
+#define CALL_POOL_MAX 256
+
 struct ipc_client {
 	nng_socket sock;
 	nng_dialer dialer;
@@ -361,6 +366,9 @@ struct ipc_client {
 	_Atomic int peers;
 	_Atomic uint64_t peer_boot;
 	_Atomic uint64_t next_id;
+	pthread_mutex_t pool_mu;
+	struct ipc_call *pool;	/* linked through ->next */
+	int pool_n;
 };
 
 enum call_state { CALL_SEND, CALL_RECV };
@@ -376,6 +384,7 @@ struct ipc_call {
 	uint64_t deadline;
 	ipc_reply_fn fn;
 	void *arg;
+	struct ipc_call *next;	/* in the client's pool */
 };
 
 static void
@@ -400,6 +409,7 @@ ipc_client_open(struct ipc_client **out, const char *url, uint64_t boot_id,
 	if (c == NULL)
 		return lerr_set(e, LE_NOMEM, "ipc client");
 	c->boot = boot_id;
+	pthread_mutex_init(&c->pool_mu, NULL);
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		free(c);
 		return lerr_set(e, LE_IO, "nng_req0_open: %s",
@@ -428,9 +438,17 @@ ipc_client_open(struct ipc_client **out, const char *url, uint64_t boot_id,
 void
 ipc_client_close(struct ipc_client *c)
 {
+	struct ipc_call *call;
+
 	if (c == NULL)
 		return;
 	nng_close(c->sock);
+	while ((call = c->pool) != NULL) {
+		c->pool = call->next;
+		nng_aio_free(call->aio);
+		free(call);
+	}
+	pthread_mutex_destroy(&c->pool_mu);
 	free(c);
 }
 
@@ -449,9 +467,19 @@ ipc_client_peer_boot(const struct ipc_client *c)
 struct ipc_call *
 ipc_call_new(struct ipc_client *c, uint32_t type)
 {
-	struct ipc_call *call = calloc(1, sizeof(*call));
+	struct ipc_call *call;
 
-	if (call == NULL || nng_msg_alloc(&call->m, 0) != 0)
+	pthread_mutex_lock(&c->pool_mu);
+	if ((call = c->pool) != NULL) {
+		c->pool = call->next;
+		c->pool_n--;
+	}
+	pthread_mutex_unlock(&c->pool_mu);
+	if (call == NULL && (call = calloc(1, sizeof(*call))) == NULL)
+		fatalx("ipc: out of memory");
+	call->next = NULL;
+	call->m = NULL;
+	if (nng_msg_alloc(&call->m, 0) != 0)
 		fatalx("ipc: out of memory");
 	call->c = c;
 	call->type = type;
@@ -470,14 +498,32 @@ ipc_call_writer(struct ipc_call *call)
 static void
 call_finish(struct ipc_call *call, int rv, struct proto_msg *reply)
 {
+	struct ipc_client *c = call->c;
+
 	call->fn(call->arg, rv, reply);
 	if (reply != NULL)
 		proto_msg_free(reply);
-	if (call->aio != NULL)
-		nng_aio_reap(call->aio);
-	nng_ctx_close(call->ctx);
 	if (call->m != NULL)
 		nng_msg_free(call->m);
+	call->m = NULL;
+	/* Only a context whose exchange completed is clean: after an error
+	 * or a timeout a late reply may still be on its way to it. */
+	if (rv == 0 && call->aio != NULL) {
+		pthread_mutex_lock(&c->pool_mu);
+		if (c->pool_n < CALL_POOL_MAX) {
+			call->next = c->pool;
+			c->pool = call;
+			c->pool_n++;
+			call = NULL;
+		}
+		pthread_mutex_unlock(&c->pool_mu);
+		if (call == NULL)
+			return;
+	}
+	if (call->aio != NULL) {
+		nng_aio_reap(call->aio);
+		nng_ctx_close(call->ctx);
+	}
 	free(call);
 }
 
@@ -540,14 +586,19 @@ ipc_call_send(struct ipc_call *call, uint64_t timeout_ms, ipc_reply_fn fn,
 	mpw_free(&call->w);
 	if (atomic_load(&call->c->peers) == 0) {
 		/* The peer daemon is down (restarting): fail fast. */
-		call->ctx.id = 0;
 		call_finish(call, -LE_UNAVAIL, NULL);
 		return;
 	}
-	if ((rv = nng_ctx_open(&call->ctx, call->c->sock)) != 0 ||
-	    (rv = nng_aio_alloc(&call->aio, call_cb, call)) != 0) {
-		call_finish(call, le_from_nng(rv), NULL);
-		return;
+	if (call->aio == NULL) {
+		if ((rv = nng_ctx_open(&call->ctx, call->c->sock)) != 0) {
+			call_finish(call, le_from_nng(rv), NULL);
+			return;
+		}
+		if ((rv = nng_aio_alloc(&call->aio, call_cb, call)) != 0) {
+			nng_ctx_close(call->ctx);
+			call_finish(call, le_from_nng(rv), NULL);
+			return;
+		}
 	}
 	call->deadline = mono_ms() + timeout_ms;
 	call->state = CALL_SEND;
