@@ -21,6 +21,12 @@
  * subcommand). Returns the process exit code. */
 int cli_kv_main(int argc, char **argv);
 
+/* `lictor operator ...` (operator.c: the Raft peer commands) and
+ * `lictor leave` (leave.c): argv holds the words after the command's
+ * name. Each returns the process exit code. */
+int cli_operator_main(int argc, char **argv);
+int cli_leave_main(int argc, char **argv);
+
 /*
  * The HTTP options of Consul's command/flags/http.go. Every string is
  * NULL until its flag is given (flags.h owns and frees previous values;

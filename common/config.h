@@ -63,6 +63,9 @@ struct lictor_config {
 	int64_t max_query_time_ms;	/* 600000 */
 	int64_t session_ttl_min_ms;	/* 10000 */
 	int64_t tombstone_ttl_ms;	/* 900000 (15 min) */
+	int64_t raft_snapshot_threshold; /* 16384 entries */
+	int64_t raft_snapshot_interval_ms; /* 30 s */
+	int64_t raft_trailing_logs;	/* 10240 entries kept behind one */
 	/* sources, for diagnostics */
 	struct strlist config_files;	/* -config-file, in order */
 	struct strlist config_dirs;	/* -config-dir, in order */

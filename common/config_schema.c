@@ -124,6 +124,12 @@ const struct cfg_key cfg_schema[] = {
 	  .def_int = 10000, .min = 1, .max = DUR_MAX },
 	{ "tombstone_ttl", CT_DURATION, F(tombstone_ttl_ms),
 	  .def_int = 900000, .min = 1, .max = DUR_MAX },
+	{ "raft_snapshot_threshold", CT_INT, F(raft_snapshot_threshold),
+	  .def_int = 16384, .min = 1, .max = 1 << 30 },
+	{ "raft_snapshot_interval", CT_DURATION, F(raft_snapshot_interval_ms),
+	  .def_int = 30000, .min = 1, .max = DUR_MAX },
+	{ "raft_trailing_logs", CT_INT, F(raft_trailing_logs),
+	  .def_int = 10240, .min = 0, .max = 1 << 30 },
 	/* Flags only: where the files came from. */
 	{ NULL, CT_LIST, F(config_files), .flag = "config-file", .usage =
 	  "Path to a file in JSON or YAML format to read configuration "

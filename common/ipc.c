@@ -369,6 +369,8 @@ struct ipc_client {
 	pthread_mutex_t pool_mu;
 	struct ipc_call *pool;	/* linked through ->next */
 	int pool_n;
+	bool closed;		/* ipc_client_close was called */
+	int live;		/* calls not yet recycled; under pool_mu */
 };
 
 enum call_state { CALL_SEND, CALL_RECV };
@@ -384,6 +386,10 @@ struct ipc_call {
 	uint64_t deadline;
 	ipc_reply_fn fn;
 	void *arg;
+	struct loop *loop;	/* deliver on this loop's thread, or NULL */
+	int rv;			/* the outcome, held for the loop */
+	struct proto_msg reply;
+	bool has_reply;
 	struct ipc_call *next;	/* in the client's pool */
 };
 
@@ -435,14 +441,18 @@ ipc_client_open(struct ipc_client **out, const char *url, uint64_t boot_id,
 	return 0;
 }
 
-void
-ipc_client_close(struct ipc_client *c)
+/* Frees the client once it is closed and its last call has finished
+ * (a call's reply may still be queued on a loop when the client closes).
+ * Called with pool_mu held; unlocks it. */
+static void
+client_release_locked(struct ipc_client *c)
 {
 	struct ipc_call *call;
+	bool last = c->closed && c->live == 0;
 
-	if (c == NULL)
+	pthread_mutex_unlock(&c->pool_mu);
+	if (!last)
 		return;
-	nng_close(c->sock);
 	while ((call = c->pool) != NULL) {
 		c->pool = call->next;
 		nng_aio_free(call->aio);
@@ -450,6 +460,17 @@ ipc_client_close(struct ipc_client *c)
 	}
 	pthread_mutex_destroy(&c->pool_mu);
 	free(c);
+}
+
+void
+ipc_client_close(struct ipc_client *c)
+{
+	if (c == NULL)
+		return;
+	nng_close(c->sock);
+	pthread_mutex_lock(&c->pool_mu);
+	c->closed = true;
+	client_release_locked(c);
 }
 
 int
@@ -474,11 +495,14 @@ ipc_call_new(struct ipc_client *c, uint32_t type)
 		c->pool = call->next;
 		c->pool_n--;
 	}
+	c->live++;
 	pthread_mutex_unlock(&c->pool_mu);
 	if (call == NULL && (call = calloc(1, sizeof(*call))) == NULL)
 		fatalx("ipc: out of memory");
 	call->next = NULL;
 	call->m = NULL;
+	call->loop = NULL;
+	call->has_reply = false;
 	if (nng_msg_alloc(&call->m, 0) != 0)
 		fatalx("ipc: out of memory");
 	call->c = c;
@@ -495,36 +519,67 @@ ipc_call_writer(struct ipc_call *call)
 	return &call->w;
 }
 
+/* Returns a call to its client's pool, or frees it. */
 static void
-call_finish(struct ipc_call *call, int rv, struct proto_msg *reply)
+call_recycle(struct ipc_call *call, int rv)
 {
 	struct ipc_client *c = call->c;
 
-	call->fn(call->arg, rv, reply);
-	if (reply != NULL)
-		proto_msg_free(reply);
 	if (call->m != NULL)
 		nng_msg_free(call->m);
 	call->m = NULL;
+	pthread_mutex_lock(&c->pool_mu);
+	c->live--;
 	/* Only a context whose exchange completed is clean: after an error
 	 * or a timeout a late reply may still be on its way to it. */
-	if (rv == 0 && call->aio != NULL) {
-		pthread_mutex_lock(&c->pool_mu);
-		if (c->pool_n < CALL_POOL_MAX) {
-			call->next = c->pool;
-			c->pool = call;
-			c->pool_n++;
-			call = NULL;
-		}
-		pthread_mutex_unlock(&c->pool_mu);
-		if (call == NULL)
-			return;
+	if (rv == 0 && call->aio != NULL && !c->closed &&
+	    c->pool_n < CALL_POOL_MAX) {
+		call->next = c->pool;
+		c->pool = call;
+		c->pool_n++;
+		call = NULL;
 	}
+	client_release_locked(c);
+	if (call == NULL)
+		return;
 	if (call->aio != NULL) {
 		nng_aio_reap(call->aio);
 		nng_ctx_close(call->ctx);
 	}
 	free(call);
+}
+
+/* On the loop thread: the callback, then the same cleanup. */
+static void
+call_deliver(void *arg)
+{
+	struct ipc_call *call = arg;
+	int rv = call->rv;
+
+	if (call->fn != NULL)
+		call->fn(call->arg, rv, call->has_reply ? &call->reply : NULL);
+	if (call->has_reply)
+		proto_msg_free(&call->reply);
+	call->has_reply = false;
+	call_recycle(call, rv);
+}
+
+static void
+call_finish(struct ipc_call *call, int rv, struct proto_msg *reply)
+{
+	if (call->loop != NULL) {
+		call->rv = rv;
+		call->has_reply = reply != NULL;
+		if (reply != NULL)
+			call->reply = *reply; /* still borrows call->m */
+		loop_post(call->loop, call_deliver, call);
+		return;
+	}
+	if (call->fn != NULL)
+		call->fn(call->arg, rv, reply);
+	if (reply != NULL)
+		proto_msg_free(reply);
+	call_recycle(call, rv);
 }
 
 static void
@@ -569,6 +624,14 @@ call_cb(void *arg)
 	}
 	atomic_store(&call->c->peer_boot, reply.boot_id);
 	call_finish(call, 0, &reply);
+}
+
+void
+ipc_call_send_loop(struct ipc_call *call, uint64_t timeout_ms,
+    struct loop *loop, ipc_reply_fn fn, void *arg)
+{
+	call->loop = loop;
+	ipc_call_send(call, timeout_ms, fn, arg);
 }
 
 void

@@ -79,6 +79,10 @@ struct mpw *ipc_call_writer(struct ipc_call *call);
 /* Sends; fn is called exactly once. timeout_ms bounds the whole call. */
 void ipc_call_send(struct ipc_call *call, uint64_t timeout_ms,
     ipc_reply_fn fn, void *arg);
+/* The same, with fn run on loop's thread (the reply stays valid until fn
+ * returns). For daemons whose state the loop owns. */
+void ipc_call_send_loop(struct ipc_call *call, uint64_t timeout_ms,
+    struct loop *loop, ipc_reply_fn fn, void *arg);
 
 /* A blocking one-shot request for command-line tools. *reply must be
  * freed with proto_msg_free(); *keep holds the bytes it borrows from and

@@ -304,6 +304,22 @@ run_posts(struct loop *l)
 	}
 }
 
+void
+loop_drain(struct loop *l)
+{
+	/* Posted work may post more; a bound keeps a bug from spinning. */
+	for (int i = 0; i < 64; i++) {
+		bool empty;
+
+		pthread_mutex_lock(&l->mtx);
+		empty = l->head == NULL;
+		pthread_mutex_unlock(&l->mtx);
+		if (empty)
+			return;
+		run_posts(l);
+	}
+}
+
 static void
 run_timers(struct loop *l)
 {

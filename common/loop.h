@@ -47,6 +47,9 @@ int loop_signals(struct loop *l, const int *sigs, int n, loop_sig_fn fn,
     void *arg);
 
 void loop_run(struct loop *l);
+/* After loop_run returned and every nng socket that posts here is closed:
+ * runs the work still queued, so what it carries is released. */
+void loop_drain(struct loop *l);
 void loop_stop(struct loop *l);
 /* The loop's cached monotonic time in ms (refreshed every iteration). */
 uint64_t loop_now_ms(struct loop *l);

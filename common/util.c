@@ -381,3 +381,31 @@ rm_rf(const char *path)
 {
 	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+void *
+xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		fatalx("out of memory");
+	return q;
+}
+
+void
+fsync_dir_of(const char *path)
+{
+	char dir[4096];
+	char *slash;
+	int fd;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
+		return;
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return;
+	*slash = '\0';
+	if ((fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY)) < 0)
+		return;
+	(void)fsync(fd);
+	close(fd);
+}

@@ -48,5 +48,8 @@ int rm_rf(const char *path);
 char *xstrdup(const char *s);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+/* fsync of the directory holding path (after a rename into it). */
+void fsync_dir_of(const char *path);
 
 #endif

@@ -1,6 +1,5 @@
-/* http_agent.c: /v1/status/leader, /v1/status/peers and /v1/agent/self.
- * The leader comes from kvd (which learns it from raftd once raftd
- * exists); the agent's own description comes from its config. */
+/* http_agent.c: /v1/agent/self, the agent's own description, from its
+ * config. */
 #include "httpd.h"
 #include "gotime.h"
 #include "log.h"
@@ -8,73 +7,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum status_kind { ST_LEADER, ST_PEERS };
-
-struct status_call {
-	struct hreq *hr;
-	enum status_kind kind;
-};
-
-static void
-on_status(void *arg, int rv, struct proto_msg *m)
-{
-	struct status_call *sc = arg;
-	struct hreq *hr = sc->hr;
-	struct msg_kv_status_reply rep;
-	struct lerr e;
-	struct sbuf b;
-
-	free(sc);
-	if (rv != 0) {
-		hreq_ipc_error(hr, rv, NULL, 0);
-		return;
-	}
-	if (m->type != (MSG_KV_STATUS | PROTO_REPLY) ||
-	    msg_kv_status_reply_dec(m, &rep, &e) != 0) {
-		hreq_ipc_error(hr, -LE_MALFORMED, NULL, 0);
-		return;
-	}
-	sbuf_init(&b);
-	if (hr->kv_mode == ST_LEADER) {
-		sbuf_json_str(&b, rep.known_leader ? rep.leader : "",
-		    rep.known_leader ? rep.leader_len : 0);
-	} else {
-		sbuf_addc(&b, '[');
-		if (rep.known_leader)
-			sbuf_json_str(&b, rep.leader, rep.leader_len);
-		sbuf_addc(&b, ']');
-	}
-	hreq_json(hr, 200, &b);
-	sbuf_free(&b);
-}
-
-static void
-status_call(struct hreq *hr, enum status_kind kind)
-{
-	struct status_call *sc = xcalloc(1, sizeof(*sc));
-	struct ipc_call *call;
-	struct msg_admin_req none = { "", 0 };
-
-	sc->hr = hr;
-	sc->kind = kind;
-	hr->kv_mode = (int)kind;
-	call = ipc_call_new(hr->h->kvd, MSG_KV_STATUS);
-	msg_admin_req_enc(ipc_call_writer(call), &none);
-	ipc_call_send(call, 5000, on_status, sc);
-}
-
-void
-http_status_leader(struct hreq *hr)
-{
-	status_call(hr, ST_LEADER);
-}
-
-void
-http_status_peers(struct hreq *hr)
-{
-	status_call(hr, ST_PEERS);
-}
 
 void
 http_agent_self(struct hreq *hr)

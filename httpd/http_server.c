@@ -190,6 +190,27 @@ route(struct hreq *hr)
 			method_not_allowed(hr, "GET");
 		else
 			http_status_peers(hr);
+	} else if (path_is(hr, "/v1/operator/raft/configuration")) {
+		if (!get)
+			method_not_allowed(hr, "GET");
+		else
+			http_raft_configuration(hr);
+	} else if (path_is(hr, "/v1/operator/raft/peer")) {
+		if (strcmp(hr->method, "DELETE") != 0)
+			method_not_allowed(hr, "DELETE");
+		else
+			http_raft_remove_peer(hr);
+	} else if (path_is(hr, "/v1/operator/raft/transfer-leader")) {
+		if (strcmp(hr->method, "POST") != 0 &&
+		    strcmp(hr->method, "PUT") != 0)
+			method_not_allowed(hr, "POST");
+		else
+			http_raft_transfer_leader(hr);
+	} else if (path_is(hr, "/v1/agent/leave")) {
+		if (strcmp(hr->method, "PUT") != 0)
+			method_not_allowed(hr, "PUT");
+		else
+			http_agent_leave(hr);
 	} else if (path_is(hr, "/v1/agent/self")) {
 		if (!get)
 			method_not_allowed(hr, "GET");

@@ -26,6 +26,7 @@ struct httpd {
 	uint64_t boot;
 	struct loop *loop;
 	struct ipc_client *kvd;
+	struct ipc_client *raft;	/* raftd, for status and operator calls */
 	struct admin *admin;
 	nng_http_server *srv;
 	_Atomic uint64_t requests, errors_4xx, errors_5xx, kvd_unavailable;
@@ -76,8 +77,13 @@ int hreq_consistency(struct hreq *hr);
 
 /* http_kv.c */
 void http_kv(struct hreq *hr, const char *key, size_t klen);
-/* http_agent.c */
+/* http_operator.c */
 void http_status_leader(struct hreq *hr);
+void http_raft_configuration(struct hreq *hr);
+void http_raft_remove_peer(struct hreq *hr);
+void http_raft_transfer_leader(struct hreq *hr);
+void http_agent_leave(struct hreq *hr);
+/* http_agent.c */
 void http_status_peers(struct hreq *hr);
 void http_agent_self(struct hreq *hr);
 

@@ -76,6 +76,9 @@ main(int argc, char **argv)
 		fatal("loop");
 	if (loop_signals(h.loop, sigs, 3, on_signal, &h) != 0)
 		fatal("signals");
+	rundir_url(rundir, "raft", url, sizeof(url));
+	if (ipc_client_open(&h.raft, url, h.boot, &e) != 0)
+		fatalx("%s", e.msg);
 	rundir_url(rundir, "kvd", url, sizeof(url));
 	if (ipc_client_open(&h.kvd, url, h.boot, &e) != 0)
 		fatalx("%s", e.msg);
@@ -92,6 +95,7 @@ main(int argc, char **argv)
 	httpd_stop(&h);
 	admin_close(h.admin);
 	ipc_client_close(h.kvd);
+	ipc_client_close(h.raft);
 	loop_free(h.loop);
 	config_free(&h.cfg);
 	free(cfgpath);

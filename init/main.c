@@ -14,6 +14,10 @@ usage(FILE *f)
 	    "    agent      Runs a lictor agent\n"
 	    "    ctl        Controls a running agent's daemons\n"
 	    "    kv         Interact with the key-value store\n"
+	    "    leave      Gracefully leaves the lictor cluster and shuts "
+	    "down\n"
+	    "    operator   Provides cluster-level tools for lictor "
+	    "operators\n"
 	    "    version    Prints the lictor version\n");
 }
 
@@ -33,6 +37,10 @@ main(int argc, char **argv)
 		return ctl_main(argc - 2, argv + 2);
 	if (strcmp(cmd, "kv") == 0)
 		return cli_kv_main(argc - 2, argv + 2);
+	if (strcmp(cmd, "leave") == 0)
+		return cli_leave_main(argc - 2, argv + 2);
+	if (strcmp(cmd, "operator") == 0)
+		return cli_operator_main(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 ||
 	    strcmp(cmd, "-version") == 0 || strcmp(cmd, "-v") == 0) {
 		printf("lictor v%s\nProtocol 2 spoken by default, "

@@ -717,6 +717,30 @@ kv_apply(struct kv_state *ks, uint64_t index, const struct kv_cmd *cmd,
 }
 
 int
+kv_apply_noop(struct kv_state *ks, uint64_t index)
+{
+	uint8_t v[8];
+	int rv;
+
+	if (ks->b == NULL || index <= ks->applied)
+		return -LE_STATE;
+	put_u64(v, index);
+	rv = store_batch_put(ks->b, KEY_APPLIED, strlen(KEY_APPLIED), v,
+	    sizeof(v));
+	if (rv == 0)
+		ks->applied = index;
+	return rv;
+}
+
+int
+kv_state_reload(struct kv_state *ks, struct lerr *e)
+{
+	if (ks->b != NULL)
+		return lerr_set(e, LE_STATE, "a batch is open");
+	return load_indexes(ks, e);
+}
+
+int
 kv_get(struct kv_state *ks, const char *key, size_t klen,
     struct kv_entry *out)
 {

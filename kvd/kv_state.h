@@ -81,6 +81,13 @@ int kv_batch_begin(struct kv_state *ks);
 int kv_apply(struct kv_state *ks, uint64_t index, const struct kv_cmd *cmd,
     bool *result, kv_touch_fn touched, void *arg);
 int kv_batch_commit(struct kv_state *ks, bool sync);
+/* Moves the applied index past an entry that changes nothing here (a
+ * Raft no-op or configuration entry, or a command every replica rejects
+ * the same way). */
+int kv_apply_noop(struct kv_state *ks, uint64_t index);
+/* Re-reads the indexes after the store was replaced under the state (a
+ * snapshot restore). */
+int kv_state_reload(struct kv_state *ks, struct lerr *e);
 void kv_state_abort(struct kv_state *ks);
 
 /* Reads, from committed state only. */

@@ -16,6 +16,7 @@
 
 struct kv_watch;
 struct pending_write;
+struct read_wait;
 
 struct kvd_stats {
 	uint64_t reads;
@@ -27,26 +28,45 @@ struct kvd_stats {
 	uint64_t wakeups;
 	uint64_t timeouts;
 	uint64_t reaps;
+	uint64_t proposals;
+	uint64_t propose_errors;
+	uint64_t fetches;
+	uint64_t entries_applied;
+	uint64_t bad_entries;
+	uint64_t read_index_calls;
+	uint64_t lease_reads;
+	uint64_t snapshots_saved;
+	uint64_t snapshots_restored;
 };
 
 struct kvd {
 	struct lictor_config cfg;
 	const char *rundir;
 	uint64_t boot;
-	bool sync;			/* fsync each group commit */
 	struct loop *loop;
 	struct store *store;
 	struct kv_state *kv;
-	struct ipc_server *srv;		/* from httpd: kvd.sock */
+	struct ipc_server *srv;		/* from httpd and raftd: kvd.sock */
+	struct ipc_client *raft;	/* to raftd: raft.sock */
 	struct admin *admin;
 	struct kv_watch *watch;
-	/* the open group commit */
-	bool batch_open;
+	/* writes proposed to raftd, oldest first, until applied */
+	uint64_t seq;
 	struct pending_write *pw_head, *pw_tail;
 	size_t npending;
-	char **touched;			/* keys touched in the batch */
+	/* the apply loop: one raft.fetch outstanding at a time */
+	bool fetching;
+	struct loop_timer *fetch_retry;
+	char **touched;			/* keys touched by the batch */
 	size_t ntouched, cap_touched;
 	bool tombstoned;		/* the batch left tombstones */
+	/* what raftd last said about leadership */
+	bool known_leader;
+	uint64_t last_contact_ms, contact_at_ms;
+	uint64_t lease_until_ms;	/* monotonic; 0: no lease */
+	/* reads waiting for the applied index to reach their read index */
+	struct read_wait *rw_head;
+	size_t nreadwait;
 	/* tombstone GC: (index, time) marks, oldest first */
 	struct { uint64_t index, at_ms; } *marks;
 	size_t nmarks, cap_marks;
@@ -58,11 +78,33 @@ struct kvd {
 void kvd_handle(void *arg, struct ipc_req *r);
 void kvd_reply_read(struct kvd *k, struct ipc_req *r,
     const struct msg_kv_read *q);
-/* kvd_write.c: group commit */
+void kvd_serve_read(struct kvd *k, struct ipc_req *r,
+    const struct msg_kv_read *q);
+/* kvd_write.c: writes become Raft proposals; answered once applied */
 void kvd_write(struct kvd *k, struct ipc_req *r,
     const struct msg_kv_write *w);
-void kvd_commit(void *arg); /* the loop's idle hook */
+void kvd_propose_internal(struct kvd *k, const struct msg_kv_write *w);
+/* The entry at index carried our command seq: its Consul result. */
+void kvd_write_applied(struct kvd *k, uint64_t seq, uint64_t index,
+    int code, bool result);
+/* After each applied batch is committed: answer and free what it did. */
+void kvd_writes_flush(struct kvd *k);
+void kvd_writes_fail_all(struct kvd *k, int code, const char *text);
 void kvd_cron(void *arg);
+void kvd_mark_tombstones(struct kvd *k, uint64_t index);
+/* kvd_raft.c: the apply loop (raft.fetch), read indexes, snapshots */
+void kvd_fetch(struct kvd *k);
+void kvd_fetch_retry(void *arg);
+void kvd_ask_read_index(struct kvd *k, struct ipc_req *r,
+    const struct msg_kv_read *q);
+bool kvd_lease_valid(struct kvd *k);
+uint64_t kvd_last_contact(struct kvd *k);
+void kvd_read_waits_fail(struct kvd *k, int code, const char *text);
+/* kv_snapshot.c */
+int kv_snapshot_save(struct kvd *k, const char *path, uint64_t *index,
+    struct lerr *e);
+int kv_snapshot_restore(struct kvd *k, const char *path, uint64_t *index,
+    struct lerr *e);
 /* kv_watch.c: parked blocking queries */
 struct kv_watch *kv_watch_new(struct kvd *k);
 void kv_watch_free(struct kv_watch *w);

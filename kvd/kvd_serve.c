@@ -67,8 +67,8 @@ kvd_reply_read(struct kvd *k, struct ipc_req *r, const struct msg_kv_read *q)
 	mpw_init(&c.w);
 	c.n = 0;
 	rep.index = kvd_read_index(k, q);
-	rep.known_leader = true;
-	rep.last_contact_ms = 0;
+	rep.known_leader = k->known_leader;
+	rep.last_contact_ms = kvd_last_contact(k);
 	switch (q->mode) {
 	case KVR_GET:
 		rv = kv_get(k->kv, q->key, q->key_len, &ent);
@@ -114,10 +114,42 @@ kvd_status(struct kvd *k, struct ipc_req *r)
 	    k->cfg.advertise_addr : k->cfg.bind_addr,
 	    (long long)k->cfg.port_server);
 	rep.applied = kv_state_applied(k->kv);
-	rep.known_leader = true;
+	rep.known_leader = k->known_leader;
 	rep.leader = leader;
 	rep.leader_len = strlen(leader);
 	msg_kv_status_reply_enc(ipc_reply_begin(r, MSG_KV_STATUS), &rep);
+	ipc_reply_send(r);
+}
+
+/* Parks a blocking query or answers now. */
+void
+kvd_serve_read(struct kvd *k, struct ipc_req *r, const struct msg_kv_read *q)
+{
+	if (q->min_index > 0 && kvd_read_index(k, q) <= q->min_index &&
+	    q->wait_ms > 0)
+		kv_watch_park(k->watch, r, q);
+	else
+		kvd_reply_read(k, r, q);
+}
+
+static void
+kvd_snapshot(struct kvd *k, struct ipc_req *r, const struct msg_kv_snapshot *s)
+{
+	struct msg_raft_index_reply rep = { 0 };
+	char path[RAFT_PATH_MAX + 1];
+	struct lerr e = { "" };
+
+	memcpy(path, s->path, s->path_len);
+	path[s->path_len] = '\0';
+	rep.code = kv_snapshot_save(k, path, &rep.index, &e);
+	if (rep.code != 0) {
+		log_warnx("%s", e.msg);
+		rep.text = e.msg;
+		rep.text_len = strlen(e.msg);
+	} else {
+		k->st.snapshots_saved++;
+	}
+	msg_raft_index_reply_enc(ipc_reply_begin(r, MSG_KV_SNAPSHOT), &rep);
 	ipc_reply_send(r);
 }
 
@@ -133,11 +165,14 @@ kvd_handle(void *arg, struct ipc_req *r)
 	case MSG_KV_READ:
 		if (msg_kv_read_dec(&r->msg, &q, &e) != 0)
 			fatalx("kv.read from httpd: %s", e.msg);
-		if (q.min_index > 0 && kvd_read_index(k, &q) <= q.min_index &&
-		    q.wait_ms > 0)
-			kv_watch_park(k->watch, r, &q);
-		else
-			kvd_reply_read(k, r, &q);
+		if (q.consistency == CONS_STALE ||
+		    (q.consistency == CONS_DEFAULT && kvd_lease_valid(k))) {
+			if (q.consistency == CONS_DEFAULT)
+				k->st.lease_reads++;
+			kvd_serve_read(k, r, &q);
+		} else {
+			kvd_ask_read_index(k, r, &q);
+		}
 		break;
 	case MSG_KV_WRITE:
 		if (msg_kv_write_dec(&r->msg, &wr, &e) != 0)
@@ -150,6 +185,14 @@ kvd_handle(void *arg, struct ipc_req *r)
 		if (msg_admin_req_dec(&r->msg, &none, &e) != 0)
 			fatalx("kv.status from httpd: %s", e.msg);
 		kvd_status(k, r);
+		break;
+	}
+	case MSG_KV_SNAPSHOT: {
+		struct msg_kv_snapshot snap;
+
+		if (msg_kv_snapshot_dec(&r->msg, &snap, &e) != 0)
+			fatalx("kv.snapshot from raftd: %s", e.msg);
+		kvd_snapshot(k, r, &snap);
 		break;
 	}
 	default:

@@ -1,8 +1,10 @@
-/* kvd_write.c: the write path. Writes arriving in one turn of the loop
- * are applied into one batch and made durable with one fsync (group
- * commit) in the loop's idle hook; only then are they answered and the
- * blocking queries they touched woken. Until raftd sits underneath, kvd
- * assigns the indexes itself: applied + 1 per command. */
+/* kvd_write.c: the write path. A write from httpd is checked, wrapped as
+ * a state machine command tagged with (our boot id, a sequence number)
+ * and proposed to raftd. It is answered when kvd applies the entry that
+ * carries it (kvd_raft.c), with Consul's result for it, after the batch
+ * holding it is committed; or with an error if raftd says the proposal
+ * failed. The order of the two (raftd's reply, the apply) does not
+ * matter: the pending write lives until both have happened. */
 #include "kvd.h"
 #include "gotime.h"
 #include "log.h"
@@ -11,36 +13,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_MAX 4096		/* commands per group commit */
+#define PROPOSE_TIMEOUT_MS 10000
+/* A committed write not applied within this long is answered with an
+ * error (raftd will still hand it over; the client just stops waiting). */
+#define APPLY_TIMEOUT_MS 30000
 #define TOMBSTONE_GRANULARITY_MS 30000
 
 struct pending_write {
-	struct pending_write *next;
-	struct ipc_req *req;	/* NULL for internal commands (reap) */
+	struct pending_write *next, *prev;
+	struct kvd *k;
+	struct ipc_req *req;	/* NULL once answered */
+	uint64_t seq;
+	uint64_t since_ms;
+	bool linked;		/* on k's pending list */
+	bool reply_seen;	/* raftd answered the proposal */
+	bool applied;		/* applied; answer at the next flush */
 	bool result;
+	int code;
 	uint64_t index;
 };
-
-static void
-touched_cb(void *arg, const char *key, size_t klen)
-{
-	struct kvd *k = arg;
-	char *copy;
-
-	if (k->ntouched == k->cap_touched) {
-		size_t cap = k->cap_touched ? k->cap_touched * 2 : 64;
-		char **t = realloc(k->touched, cap * sizeof(*t));
-
-		if (t == NULL)
-			fatalx("out of memory");
-		k->touched = t;
-		k->cap_touched = cap;
-	}
-	copy = xmalloc(klen + 1);
-	memcpy(copy, key, klen);
-	copy[klen] = '\0';
-	k->touched[k->ntouched++] = copy;
-}
 
 static void
 reply_write(struct ipc_req *r, int code, const char *text, bool result,
@@ -54,56 +45,114 @@ reply_write(struct ipc_req *r, int code, const char *text, bool result,
 }
 
 static void
-apply_one(struct kvd *k, struct ipc_req *req, const struct kv_cmd *cmd)
+pw_unlink(struct kvd *k, struct pending_write *pw)
 {
-	struct pending_write *pw;
-	uint64_t index;
-	bool result = false;
-	int rv;
+	if (!pw->linked)
+		return;
+	if (pw->prev != NULL)
+		pw->prev->next = pw->next;
+	else
+		k->pw_head = pw->next;
+	if (pw->next != NULL)
+		pw->next->prev = pw->prev;
+	else
+		k->pw_tail = pw->prev;
+	pw->linked = false;
+	k->npending--;
+}
 
-	if (!k->batch_open) {
-		if ((rv = kv_batch_begin(k->kv)) != 0) {
-			if (req != NULL)
-				reply_write(req, rv, le_strerror(rv), false, 0);
-			return;
-		}
-		k->batch_open = true;
+/* Answers (once) and frees when raftd's reply has been seen too. */
+static void
+pw_answer(struct kvd *k, struct pending_write *pw, int code,
+    const char *text)
+{
+	if (pw->req != NULL) {
+		if (code == 0)
+			reply_write(pw->req, 0, NULL, pw->result, pw->index);
+		else
+			reply_write(pw->req, code, text ? text :
+			    le_strerror(code), false, 0);
+		pw->req = NULL;
 	}
-	index = kv_state_applied(k->kv) + 1;
-	rv = kv_apply(k->kv, index, cmd, &result, touched_cb, k);
-	if (rv != 0) {
-		/* Bad input the validator missed (a key too long): the
-		 * command did not change the state. */
-		k->st.write_errors++;
-		if (req != NULL)
-			reply_write(req, rv, le_strerror(rv), false, 0);
+	pw_unlink(k, pw);
+	if (pw->reply_seen)
+		free(pw);
+}
+
+static void
+on_propose_reply(void *arg, int rv, struct proto_msg *m)
+{
+	struct pending_write *pw = arg;
+	struct kvd *k = pw->k;
+	struct msg_raft_index_reply rep;
+	struct lerr e;
+
+	pw->reply_seen = true;
+	if (!pw->linked) {
+		free(pw); /* answered already */
 		return;
 	}
-	if (cmd->op == KV_OP_DELETE || cmd->op == KV_OP_DELETE_CAS ||
-	    cmd->op == KV_OP_DELETE_TREE)
-		k->tombstoned = true;
-	pw = xcalloc(1, sizeof(*pw));
-	pw->req = req;
-	pw->result = result;
-	pw->index = index;
-	if (k->pw_tail != NULL)
-		k->pw_tail->next = pw;
+	if (rv == 0 && m->type == (MSG_ERROR | PROTO_REPLY)) {
+		struct msg_error me;
+
+		if (msg_error_dec(m, &me, &e) != 0)
+			fatalx("raft.propose: bad error reply: %s", e.msg);
+		k->st.propose_errors++;
+		pw_answer(k, pw, me.code, NULL);
+		return;
+	}
+	if (rv == 0 && msg_raft_index_reply_dec(m, &rep, &e) != 0)
+		fatalx("raft.propose reply from raftd: %s", e.msg);
+	if (rv != 0 || rep.code != 0) {
+		int code = rv != 0 ? rv : rep.code;
+
+		k->st.propose_errors++;
+		if (code == -LE_CLOSED || code == -LE_MALFORMED)
+			code = -LE_UNAVAIL;
+		pw_answer(k, pw, code, rv != 0 ? "raftd is not available" :
+		    NULL);
+		return;
+	}
+	/* Committed at rep.index: the apply answers it, unless it already
+	 * went by without our command in it. */
+	if (kv_state_applied(k->kv) >= rep.index && !pw->applied) {
+		log_warnx("proposal %llu committed at %llu but not applied "
+		    "there", (unsigned long long)pw->seq,
+		    (unsigned long long)rep.index);
+		pw_answer(k, pw, -LE_LOST, NULL);
+	}
+}
+
+static void
+propose(struct kvd *k, const struct msg_kv_write *w, struct pending_write *pw)
+{
+	struct msg_sm_cmd cmd = { .type = SMC_KV, .kv = *w };
+	struct ipc_call *call;
+	struct mpw data;
+	struct mpw *out;
+
+	cmd.origin = pw != NULL ? k->boot : 0;
+	cmd.seq = pw != NULL ? pw->seq : 0;
+	mpw_init(&data);
+	msg_sm_cmd_enc(&data, &cmd);
+	call = ipc_call_new(k->raft, MSG_RAFT_PROPOSE);
+	out = ipc_call_writer(call);
+	mpw_array(out, 1);
+	mpw_bin(out, mpw_data(&data), mpw_len(&data));
+	mpw_free(&data);
+	k->st.proposals++;
+	if (pw != NULL)
+		ipc_call_send_loop(call, PROPOSE_TIMEOUT_MS, k->loop,
+		    on_propose_reply, pw);
 	else
-		k->pw_head = pw;
-	k->pw_tail = pw;
-	k->npending++;
-	if (k->npending >= BATCH_MAX)
-		kvd_commit(k);
+		ipc_call_send_loop(call, PROPOSE_TIMEOUT_MS, k->loop,
+		    NULL, NULL);
 }
 
 void
 kvd_write(struct kvd *k, struct ipc_req *r, const struct msg_kv_write *w)
 {
-	struct kv_cmd cmd = {
-		.op = (enum kv_op)w->op, .key = w->key, .key_len = w->key_len,
-		.value = w->value, .value_len = w->value_len,
-		.flags = w->flags, .index = w->index,
-	};
+	struct pending_write *pw;
 
 	k->st.writes++;
 	if (w->session != NULL) {
@@ -111,26 +160,96 @@ kvd_write(struct kvd *k, struct ipc_req *r, const struct msg_kv_write *w)
 		    "sessions are not supported yet", false, 0);
 		return;
 	}
-	if (w->op == KV_OP_TOMBSTONE_REAP) {
+	if (w->op == KVW_TOMBSTONE_REAP) {
 		reply_write(r, -LE_PERM, "tombstone reaping is internal",
 		    false, 0);
 		return;
 	}
-	if (w->key_len == 0 && w->op != KV_OP_DELETE_TREE) {
+	if (w->key_len == 0 && w->op != KVW_DELETE_TREE) {
 		reply_write(r, -LE_INVAL, "Missing key name", false, 0);
+		return;
+	}
+	if (w->key_len > KV_MAX_KEY) {
+		reply_write(r, -LE_INVAL, "Key too long", false, 0);
 		return;
 	}
 	if (w->value_len > (uint64_t)k->cfg.kv_max_value_size) {
 		reply_write(r, -LE_TOOBIG, "Value exceeds limit", false, 0);
 		return;
 	}
-	apply_one(k, r, &cmd);
+	pw = xcalloc(1, sizeof(*pw));
+	pw->k = k;
+	pw->req = r;
+	pw->seq = ++k->seq;
+	pw->since_ms = loop_now_ms(k->loop);
+	pw->linked = true;
+	pw->prev = k->pw_tail;
+	if (k->pw_tail != NULL)
+		k->pw_tail->next = pw;
+	else
+		k->pw_head = pw;
+	k->pw_tail = pw;
+	k->npending++;
+	propose(k, w, pw);
 }
 
-static void
-mark_tombstones(struct kvd *k, uint64_t index)
+void
+kvd_propose_internal(struct kvd *k, const struct msg_kv_write *w)
 {
-	uint64_t now = mono_ms();
+	propose(k, w, NULL);
+}
+
+void
+kvd_write_applied(struct kvd *k, uint64_t seq, uint64_t index, int code,
+    bool result)
+{
+	struct pending_write *pw;
+
+	/* Applied in proposal order almost always: the head matches. */
+	for (pw = k->pw_head; pw != NULL; pw = pw->next)
+		if (pw->seq == seq)
+			break;
+	if (pw == NULL || pw->applied)
+		return; /* answered already (timed out), or a duplicate */
+	pw->applied = true;
+	pw->index = index;
+	pw->result = result;
+	pw->code = code;
+}
+
+void
+kvd_writes_flush(struct kvd *k)
+{
+	struct pending_write *pw, *next;
+	uint64_t now = loop_now_ms(k->loop);
+
+	for (pw = k->pw_head; pw != NULL; pw = next) {
+		next = pw->next;
+		if (pw->applied)
+			pw_answer(k, pw, pw->code, NULL);
+		else if (now - pw->since_ms > APPLY_TIMEOUT_MS)
+			pw_answer(k, pw, -LE_TIMEOUT,
+			    "timed out waiting for the write to apply");
+	}
+	for (size_t i = 0; i < k->ntouched; i++) {
+		kv_watch_touched(k->watch, k->touched[i],
+		    strlen(k->touched[i]));
+		free(k->touched[i]);
+	}
+	k->ntouched = 0;
+}
+
+void
+kvd_writes_fail_all(struct kvd *k, int code, const char *text)
+{
+	while (k->pw_head != NULL)
+		pw_answer(k, k->pw_head, code, text);
+}
+
+void
+kvd_mark_tombstones(struct kvd *k, uint64_t index)
+{
+	uint64_t now = loop_now_ms(k->loop);
 
 	/* Coalesce marks within the granularity, as Consul does. */
 	if (k->nmarks > 0 && now - k->marks[k->nmarks - 1].at_ms <
@@ -140,11 +259,8 @@ mark_tombstones(struct kvd *k, uint64_t index)
 	}
 	if (k->nmarks == k->cap_marks) {
 		size_t cap = k->cap_marks ? k->cap_marks * 2 : 16;
-		void *m = realloc(k->marks, cap * sizeof(k->marks[0]));
 
-		if (m == NULL)
-			fatalx("out of memory");
-		k->marks = m;
+		k->marks = xrealloc(k->marks, cap * sizeof(k->marks[0]));
 		k->cap_marks = cap;
 	}
 	k->marks[k->nmarks].index = index;
@@ -152,76 +268,35 @@ mark_tombstones(struct kvd *k, uint64_t index)
 	k->nmarks++;
 }
 
-void
-kvd_commit(void *arg)
-{
-	struct kvd *k = arg;
-	struct pending_write *pw, *next;
-	int rv;
-
-	if (!k->batch_open)
-		return;
-	k->batch_open = false;
-	rv = kv_batch_commit(k->kv, k->sync);
-	if (rv != 0) {
-		log_error("commit of %zu writes failed: %s", k->npending,
-		    le_strerror(rv));
-		kv_state_abort(k->kv);
-	} else {
-		k->st.batches++;
-		if (k->npending > k->st.batch_max)
-			k->st.batch_max = k->npending;
-		if (k->tombstoned)
-			mark_tombstones(k, kv_state_applied(k->kv));
-	}
-	k->tombstoned = false;
-	for (pw = k->pw_head; pw != NULL; pw = next) {
-		next = pw->next;
-		if (pw->req != NULL) {
-			if (rv == 0)
-				reply_write(pw->req, 0, NULL, pw->result,
-				    pw->index);
-			else
-				reply_write(pw->req, rv, le_strerror(rv),
-				    false, 0);
-		}
-		free(pw);
-	}
-	k->pw_head = k->pw_tail = NULL;
-	k->npending = 0;
-	for (size_t i = 0; i < k->ntouched; i++) {
-		if (rv == 0)
-			kv_watch_touched(k->watch, k->touched[i],
-			    strlen(k->touched[i]));
-		free(k->touched[i]);
-	}
-	k->ntouched = 0;
-}
-
 /* Once a tombstone has outlived tombstone_ttl it can go: blocking
  * queries older than that must have returned by now (max wait is 10
- * minutes, the TTL 15). Reaping is a command like any write. */
+ * minutes, the TTL 15). Reaping is a command like any write, proposed by
+ * whichever server's clock says so; a repeat is harmless. Also times out
+ * writes that committed but never came back applied. */
 void
 kvd_cron(void *arg)
 {
 	struct kvd *k = arg;
-	uint64_t now = mono_ms(), bound = 0;
+	uint64_t now = loop_now_ms(k->loop), bound = 0;
 	size_t drop = 0;
 
 	while (drop < k->nmarks && now - k->marks[drop].at_ms >=
 	    (uint64_t)k->cfg.tombstone_ttl_ms)
 		bound = k->marks[drop++].index;
 	if (drop > 0) {
-		struct kv_cmd cmd = { .op = KV_OP_TOMBSTONE_REAP,
-			.index = bound };
+		struct msg_kv_write w = { .op = KVW_TOMBSTONE_REAP,
+			.key = "", .index = bound };
 
 		memmove(k->marks, k->marks + drop,
 		    (k->nmarks - drop) * sizeof(k->marks[0]));
 		k->nmarks -= drop;
-		apply_one(k, NULL, &cmd);
+		kvd_propose_internal(k, &w);
 		k->st.reaps++;
 		log_debug("reaping tombstones up to index %llu",
 		    (unsigned long long)bound);
 	}
+	if (k->pw_head != NULL && now - k->pw_head->since_ms >
+	    APPLY_TIMEOUT_MS)
+		kvd_writes_flush(k);
 	loop_timer_arm(k->cron, 1000);
 }

@@ -23,7 +23,13 @@ kvd_stats(void *arg, struct sbuf *out)
 	    "kv.blocking.parked %zu\nkv.blocking.sets %zu\n"
 	    "kv.blocking.total %llu\nkv.blocking.wakeups %llu\n"
 	    "kv.blocking.timeouts %llu\nkv.tombstones %zu\n"
-	    "kv.tombstone_reaps %llu\nipc.bad %llu\nipc.inflight %llu\n",
+	    "kv.tombstone_reaps %llu\nipc.bad %llu\nipc.inflight %llu\n"
+	    "raft.proposals %llu\nraft.propose_errors %llu\n"
+	    "raft.fetches %llu\nraft.entries_applied %llu\n"
+	    "raft.bad_entries %llu\nraft.read_index_calls %llu\n"
+	    "raft.lease_reads %llu\nraft.pending_writes %zu\n"
+	    "raft.read_waits %zu\nraft.known_leader %d\n"
+	    "snapshots.saved %llu\nsnapshots.restored %llu\n",
 	    (unsigned long long)kv_state_applied(k->kv),
 	    (unsigned long long)kv_state_kv_index(k->kv),
 	    (unsigned long long)k->st.reads, (unsigned long long)k->st.writes,
@@ -35,7 +41,16 @@ kvd_stats(void *arg, struct sbuf *out)
 	    (unsigned long long)k->st.timeouts, kv_tombstone_count(k->kv),
 	    (unsigned long long)k->st.reaps,
 	    (unsigned long long)ipc_server_bad(k->srv),
-	    (unsigned long long)ipc_server_inflight(k->srv));
+	    (unsigned long long)ipc_server_inflight(k->srv),
+	    (unsigned long long)k->st.proposals,
+	    (unsigned long long)k->st.propose_errors,
+	    (unsigned long long)k->st.fetches,
+	    (unsigned long long)k->st.entries_applied,
+	    (unsigned long long)k->st.bad_entries,
+	    (unsigned long long)k->st.read_index_calls,
+	    (unsigned long long)k->st.lease_reads, k->npending, k->nreadwait,
+	    k->known_leader, (unsigned long long)k->st.snapshots_saved,
+	    (unsigned long long)k->st.snapshots_restored);
 }
 
 static uint64_t
@@ -55,7 +70,8 @@ on_signal(void *arg, int signo)
 	struct kvd *k = arg;
 
 	log_info("caught signal %d, stopping", signo);
-	kvd_commit(k);
+	kvd_writes_fail_all(k, -LE_UNAVAIL, "kvd is stopping");
+	kvd_read_waits_fail(k, -LE_UNAVAIL, "kvd is stopping");
 	loop_stop(k->loop);
 }
 
@@ -90,7 +106,6 @@ main(int argc, char **argv)
 		log_setlevel(lvl);
 	k.rundir = rundir;
 	k.boot = boot_id_new();
-	k.sync = !k.cfg.dev;
 	if (loop_new(&k.loop) != 0)
 		fatal("loop");
 	if (loop_signals(k.loop, sigs, 3, on_signal, &k) != 0)
@@ -103,7 +118,7 @@ main(int argc, char **argv)
 	if (kv_state_open(k.store, &k.kv, &e) != 0)
 		fatalx("kv state: %s", e.msg);
 	k.watch = kv_watch_new(&k);
-	loop_set_idle(k.loop, kvd_commit, &k);
+	k.fetch_retry = loop_timer_new(k.loop, kvd_fetch_retry, &k);
 	k.cron = loop_timer_new(k.loop, kvd_cron, &k);
 	loop_timer_arm(k.cron, 1000);
 	if (kv_tombstone_count(k.kv) > 0) {
@@ -113,6 +128,9 @@ main(int argc, char **argv)
 		k.marks[0].index = kv_state_applied(k.kv);
 		k.marks[0].at_ms = loop_now_ms(k.loop);
 	}
+	rundir_url(rundir, "raft", url, sizeof(url));
+	if (ipc_client_open(&k.raft, url, k.boot, &e) != 0)
+		fatalx("%s", e.msg);
 	rundir_url(rundir, "kvd", url, sizeof(url));
 	if (ipc_server_open(&k.srv, url, k.loop, IPC_SIBLING, kvd_handle, &k,
 	    k.boot, &e) != 0)
@@ -123,9 +141,18 @@ main(int argc, char **argv)
 	log_info("ready: applied index %llu, store %s",
 	    (unsigned long long)kv_state_applied(k.kv), path);
 	notify_ready();
+	kvd_fetch(&k);
 	loop_run(k.loop);
+	/* Replies already queued for the loop run (and release what they
+	 * hold) before the state they touch goes. */
+	ipc_client_close(k.raft);
+	loop_drain(k.loop);
+	kvd_writes_fail_all(&k, -LE_UNAVAIL, "kvd is stopping");
+	kvd_read_waits_fail(&k, -LE_UNAVAIL, "kvd is stopping");
 	admin_close(k.admin);
 	ipc_server_close(k.srv);
+	loop_drain(k.loop);
+	loop_timer_free(k.fetch_retry);
 	kv_watch_free(k.watch);
 	loop_timer_free(k.cron);
 	kv_state_close(k.kv);

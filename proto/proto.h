@@ -19,7 +19,7 @@
 #include "mp.h"
 
 /* Bump whenever msgs.def or any payload layout changes. */
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 
 /* Largest message any daemon accepts (set as NNG_OPT_RECVMAXSZ too). */
 #define PROTO_MAX_MSG (64u << 20)
@@ -52,6 +52,16 @@ void proto_msg_free(struct proto_msg *m);
  * object. */
 void proto_begin(struct mpw *w, uint32_t type, uint64_t req_id,
     uint64_t boot_id);
+
+/* A standalone msgpack object (a Raft entry's bytes, a snapshot record),
+ * checked like an envelope: prescan, one object, no trailing bytes. */
+struct proto_obj {
+	msgpack_unpacked up;
+	const msgpack_object *root;
+};
+int proto_obj_decode(const void *buf, size_t len, struct proto_obj *o,
+    struct lerr *e);
+void proto_obj_free(struct proto_obj *o);
 
 /* ---- generic error reply (MSG_ERROR), and every reply's status ---- */
 struct msg_error {
@@ -219,5 +229,180 @@ void msg_kv_status_reply_enc(struct mpw *w,
     const struct msg_kv_status_reply *in);
 int msg_kv_status_reply_dec(const struct proto_msg *m,
     struct msg_kv_status_reply *out, struct lerr *e);
+
+/* kv.snapshot (raftd -> kvd): [path] -> [code, text, index]. kvd writes
+ * its whole state, as of its applied index, to path (atomically). */
+struct msg_kv_snapshot {
+	const char *path;
+	size_t path_len;
+};
+void msg_kv_snapshot_enc(struct mpw *w, const struct msg_kv_snapshot *in);
+int msg_kv_snapshot_dec(const struct proto_msg *m,
+    struct msg_kv_snapshot *out, struct lerr *e);
+/* The reply is msg_raft_index_reply (below). */
+
+/* ---- state machine commands: the bytes of a Raft entry ----
+ * [type, origin, seq, payload]. origin is the boot id of the kvd that
+ * proposed it (0 for internal commands such as tombstone reaping) and seq
+ * its sequence there, so that kvd recognises its own commands as they are
+ * applied and answers the client that sent them with their result. */
+enum sm_cmd_type {
+	SMC_KV = 1, /* payload: a msg_kv_write */
+};
+struct msg_sm_cmd {
+	uint32_t type;
+	uint64_t origin;
+	uint64_t seq;
+	struct msg_kv_write kv;
+};
+void msg_sm_cmd_enc(struct mpw *w, const struct msg_sm_cmd *in);
+int msg_sm_cmd_dec(const msgpack_object *o, struct msg_sm_cmd *out,
+    struct lerr *e);
+
+/* ---- raft (kvd, httpd -> raftd) ---- */
+#define RAFT_ENTRY_MAX (KV_MAX_VALUE_WIRE + 65536)
+#define RAFT_PATH_MAX 1024
+
+/* raft.propose: [data] -> msg_raft_index_reply when committed. */
+struct msg_raft_propose {
+	const void *data;
+	size_t data_len;
+};
+void msg_raft_propose_enc(struct mpw *w, const struct msg_raft_propose *in);
+int msg_raft_propose_dec(const struct proto_msg *m,
+    struct msg_raft_propose *out, struct lerr *e);
+
+/* The reply of propose, read_index and kv.snapshot:
+ * [code, text, index, known_leader, last_contact_ms]. */
+struct msg_raft_index_reply {
+	int32_t code;
+	const char *text;
+	size_t text_len;
+	uint64_t index;
+	bool known_leader;
+	uint64_t last_contact_ms;
+};
+void msg_raft_index_reply_enc(struct mpw *w,
+    const struct msg_raft_index_reply *in);
+int msg_raft_index_reply_dec(const struct proto_msg *m,
+    struct msg_raft_index_reply *out, struct lerr *e);
+
+/* raft.read_index: [consistency] -> msg_raft_index_reply: the index kvd
+ * must have applied before it answers a read in that mode. */
+struct msg_raft_read_index {
+	uint32_t consistency;
+};
+void msg_raft_read_index_enc(struct mpw *w,
+    const struct msg_raft_read_index *in);
+int msg_raft_read_index_dec(const struct proto_msg *m,
+    struct msg_raft_read_index *out, struct lerr *e);
+
+/* raft.fetch: [from, max_bytes, wait_ms]: committed entries from index
+ * `from` on, at most max_bytes of data (at least one entry), waiting up
+ * to wait_ms for one to commit. kvd asks from its applied index + 1, so
+ * every entry is applied once, in order, across restarts of either side.
+ * Reply: [code, text, commit, known_leader, last_contact_ms, lease_ms,
+ * snap_index, snap_path, entries]: code -LE_SNAPSHOT when `from` is
+ * compacted away (kvd then loads the snapshot at snap_path, taken at
+ * snap_index); entries are [index, term, type, data]. lease_ms > 0 says
+ * this server is the leader and its lease runs that much longer: kvd may
+ * answer default-consistency reads from its own state until then. raftd
+ * also answers a parked fetch early when leadership or the lease moves. */
+struct msg_raft_fetch {
+	uint64_t from;
+	uint64_t max_bytes;
+	uint64_t wait_ms;
+};
+void msg_raft_fetch_enc(struct mpw *w, const struct msg_raft_fetch *in);
+int msg_raft_fetch_dec(const struct proto_msg *m, struct msg_raft_fetch *out,
+    struct lerr *e);
+enum msg_raft_entry_type {
+	RAFT_ENT_COMMAND = 1,
+	RAFT_ENT_CONFIG = 2,
+	RAFT_ENT_NOOP = 3,
+};
+struct msg_raft_entry {
+	uint64_t index;
+	uint64_t term;
+	uint32_t type;
+	const void *data;
+	size_t data_len;
+};
+struct msg_raft_fetch_reply {
+	int32_t code;
+	const char *text;
+	size_t text_len;
+	uint64_t commit;
+	bool known_leader;
+	uint64_t last_contact_ms;
+	uint64_t lease_ms;
+	uint64_t snap_index;
+	const char *snap_path;
+	size_t snap_path_len;
+	uint32_t n_entries;
+	const msgpack_object *entries; /* decoded side only */
+};
+/* Encoding: header, then n_entries msg_raft_entry_enc by the caller. */
+void msg_raft_fetch_reply_begin(struct mpw *w,
+    const struct msg_raft_fetch_reply *in);
+void msg_raft_entry_enc(struct mpw *w, const struct msg_raft_entry *in);
+int msg_raft_fetch_reply_dec(const struct proto_msg *m,
+    struct msg_raft_fetch_reply *out, struct lerr *e);
+int msg_raft_entry_dec(const msgpack_object *o, struct msg_raft_entry *out);
+
+/* raft.status: [] -> [code, text, state, term, leader_id, leader_addr,
+ * commit, applied, last_index, known_leader, last_contact_ms, servers]
+ * with servers [id, node, address, voter]. */
+#define RAFT_STATUS_MAX_SERVERS 64
+struct msg_raft_server {
+	const char *id;
+	size_t id_len;
+	const char *node;
+	size_t node_len;
+	const char *address;
+	size_t address_len;
+	bool voter;
+};
+struct msg_raft_status_reply {
+	int32_t code;
+	const char *text;
+	size_t text_len;
+	const char *state; /* "leader", "follower", "candidate", ... */
+	size_t state_len;
+	uint64_t term;
+	const char *leader_id;
+	size_t leader_id_len;
+	const char *leader_addr;
+	size_t leader_addr_len;
+	uint64_t commit;
+	uint64_t applied;
+	uint64_t last_index;
+	bool known_leader;
+	uint64_t last_contact_ms;
+	uint32_t n_servers;
+	struct msg_raft_server servers[RAFT_STATUS_MAX_SERVERS];
+};
+void msg_raft_status_reply_enc(struct mpw *w,
+    const struct msg_raft_status_reply *in);
+int msg_raft_status_reply_dec(const struct proto_msg *m,
+    struct msg_raft_status_reply *out, struct lerr *e);
+
+/* raft.operator: [op, arg] -> msg_admin_reply. ops: remove-peer (arg: an
+ * address or id), leave (this server leaves the configuration), join
+ * (arg: an address to join), transfer-leader (arg: id or empty). */
+enum raft_operator_op {
+	RAFT_OP_REMOVE_PEER = 1,
+	RAFT_OP_LEAVE = 2,
+	RAFT_OP_JOIN = 3,
+	RAFT_OP_TRANSFER = 4,
+};
+struct msg_raft_operator {
+	uint32_t op;
+	const char *arg;
+	size_t arg_len;
+};
+void msg_raft_operator_enc(struct mpw *w, const struct msg_raft_operator *in);
+int msg_raft_operator_dec(const struct proto_msg *m,
+    struct msg_raft_operator *out, struct lerr *e);
 
 #endif

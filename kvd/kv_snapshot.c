@@ -1,0 +1,258 @@
+/* kv_snapshot.c: kvd's whole state as one file, for raftd to compact its
+ * log against and to ship to a server that is too far behind.
+ *
+ * Format (all integers big-endian):
+ *   "LICTSNP1"  index(u64)
+ *   records:    klen(u32) vlen(u32) key value     (every store key, in order)
+ *   trailer:    0xffffffff count(u64) fnv64(u64)  (fnv over every byte before it)
+ * The file is written to <path>.tmp, fsync'd and renamed into place. A
+ * restore checks the whole file (structure, count, checksum) before it
+ * touches the store, then replaces the store's contents in one batch. */
+#include "kvd.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SNAP_MAGIC "LICTSNP1"
+#define SNAP_END 0xffffffffu
+#define SNAP_MAX_KEY (64u << 10)
+#define SNAP_MAX_VALUE (64u << 20)
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+struct snap_w {
+	FILE *f;
+	uint64_t fnv;
+	int err;
+};
+
+static void
+sw_put(struct snap_w *w, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++) {
+		w->fnv ^= c[i];
+		w->fnv *= FNV_PRIME;
+	}
+	if (w->err == 0 && n > 0 && fwrite(p, 1, n, w->f) != n)
+		w->err = -LE_IO;
+}
+
+static void
+be32(unsigned char *b, uint32_t v)
+{
+	b[0] = v >> 24; b[1] = v >> 16; b[2] = v >> 8; b[3] = v;
+}
+
+static void
+be64(unsigned char *b, uint64_t v)
+{
+	be32(b, (uint32_t)(v >> 32));
+	be32(b + 4, (uint32_t)v);
+}
+
+static uint32_t
+get32(const unsigned char *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	    (uint32_t)b[2] << 8 | b[3];
+}
+
+static uint64_t
+get64(const unsigned char *b)
+{
+	return (uint64_t)get32(b) << 32 | get32(b + 4);
+}
+
+int
+kv_snapshot_save(struct kvd *k, const char *path, uint64_t *index,
+    struct lerr *e)
+{
+	char tmp[RAFT_PATH_MAX + 8];
+	struct snap_w w = { NULL, FNV_OFFSET, 0 };
+	struct store_iter *it;
+	const void *key, *val;
+	size_t klen, vlen;
+	unsigned char hdr[16];
+	uint64_t count = 0;
+	int rv, fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return lerr_set(e, LE_RANGE, "snapshot path too long");
+	*index = kv_state_applied(k->kv);
+	if ((w.f = fopen(tmp, "wbx")) == NULL && errno == EEXIST) {
+		unlink(tmp);
+		w.f = fopen(tmp, "wbx");
+	}
+	if (w.f == NULL)
+		return lerr_set(e, LE_IO, "create %s: %s", tmp,
+		    strerror(errno));
+	memcpy(hdr, SNAP_MAGIC, 8);
+	be64(hdr + 8, *index);
+	sw_put(&w, hdr, 16);
+	it = store_iter_new(k->store, NULL, NULL, 0);
+	while ((rv = store_iter_next(it, &key, &klen, &val, &vlen)) == 1) {
+		unsigned char lens[8];
+
+		be32(lens, (uint32_t)klen);
+		be32(lens + 4, (uint32_t)vlen);
+		sw_put(&w, lens, 8);
+		sw_put(&w, key, klen);
+		sw_put(&w, val, vlen);
+		count++;
+	}
+	store_iter_free(it);
+	if (rv < 0 && w.err == 0)
+		w.err = rv;
+	{
+		unsigned char tr[20];
+		uint64_t fnv;
+
+		be32(tr, SNAP_END);
+		be64(tr + 4, count);
+		sw_put(&w, tr, 12);
+		fnv = w.fnv;
+		be64(tr + 12, fnv);
+		if (w.err == 0 && fwrite(tr + 12, 1, 8, w.f) != 8)
+			w.err = -LE_IO;
+	}
+	if (w.err == 0 && fflush(w.f) != 0)
+		w.err = -LE_IO;
+	fd = fileno(w.f);
+	if (w.err == 0 && fsync(fd) != 0)
+		w.err = -LE_IO;
+	if (fclose(w.f) != 0 && w.err == 0)
+		w.err = -LE_IO;
+	if (w.err == 0 && rename(tmp, path) != 0)
+		w.err = -LE_IO;
+	if (w.err != 0) {
+		unlink(tmp);
+		return lerr_set(e, -w.err, "writing snapshot %s: %s", path,
+		    le_strerror(w.err));
+	}
+	fsync_dir_of(path);
+	log_info("snapshot at index %llu: %llu records to %s",
+	    (unsigned long long)*index, (unsigned long long)count, path);
+	return 0;
+}
+
+/* Reads the whole file into memory and checks it. */
+static int
+snap_load(const char *path, unsigned char **out, size_t *outlen,
+    uint64_t *index, struct lerr *e)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0, cap = 0, off, n;
+	uint64_t fnv = FNV_OFFSET, count = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return lerr_set(e, LE_IO, "open %s: %s", path,
+		    strerror(errno));
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 1 << 16;
+			buf = xrealloc(buf, cap);
+		}
+		if ((n = fread(buf + len, 1, cap - len, f)) == 0)
+			break;
+		len += n;
+	}
+	if (ferror(f)) {
+		fclose(f);
+		free(buf);
+		return lerr_set(e, LE_IO, "read %s", path);
+	}
+	fclose(f);
+	if (len < 16 + 12 + 8 || memcmp(buf, SNAP_MAGIC, 8) != 0)
+		goto corrupt;
+	*index = get64(buf + 8);
+	for (size_t i = 0; i < len - 8; i++) {
+		fnv ^= buf[i];
+		fnv *= FNV_PRIME;
+	}
+	if (fnv != get64(buf + len - 8))
+		goto corrupt;
+	off = 16;
+	for (;;) {
+		uint32_t kl, vl;
+
+		if (len - 8 - off < 4)
+			goto corrupt;
+		kl = get32(buf + off);
+		if (kl == SNAP_END)
+			break;
+		if (len - 8 - off < 8)
+			goto corrupt;
+		vl = get32(buf + off + 4);
+		if (kl == 0 || kl > SNAP_MAX_KEY || vl > SNAP_MAX_VALUE ||
+		    len - 8 - off - 8 < (size_t)kl + vl)
+			goto corrupt;
+		off += 8 + (size_t)kl + vl;
+		count++;
+	}
+	if (len - 8 - off != 12 || get64(buf + off + 4) != count)
+		goto corrupt;
+	*out = buf;
+	*outlen = len;
+	return 0;
+corrupt:
+	free(buf);
+	return lerr_set(e, LE_CORRUPT, "snapshot %s is damaged", path);
+}
+
+int
+kv_snapshot_restore(struct kvd *k, const char *path, uint64_t *index,
+    struct lerr *e)
+{
+	struct store_batch *b;
+	struct store_iter *it;
+	const void *key, *val;
+	unsigned char *buf = NULL;
+	size_t len = 0, off, klen, vlen;
+	int rv;
+
+	if ((rv = snap_load(path, &buf, &len, index, e)) != 0)
+		return rv;
+	b = store_batch_new(k->store);
+	it = store_iter_new(k->store, NULL, NULL, 0);
+	while ((rv = store_iter_next(it, &key, &klen, &val, &vlen)) == 1)
+		if ((rv = store_batch_del(b, key, klen)) != 0)
+			break;
+	store_iter_free(it);
+	off = 16;
+	while (rv >= 0) {
+		uint32_t kl = get32(buf + off), vl;
+
+		if (kl == SNAP_END)
+			break;
+		vl = get32(buf + off + 4);
+		rv = store_batch_put(b, buf + off + 8, kl, buf + off + 8 + kl,
+		    vl);
+		off += 8 + (size_t)kl + vl;
+	}
+	if (rv >= 0)
+		rv = store_batch_commit(b, true);
+	store_batch_free(b);
+	free(buf);
+	if (rv < 0)
+		return lerr_set(e, -rv, "restoring snapshot %s: %s", path,
+		    le_strerror(rv));
+	if ((rv = kv_state_reload(k->kv, e)) != 0)
+		return rv;
+	if (kv_state_applied(k->kv) != *index)
+		return lerr_set(e, LE_CORRUPT, "snapshot %s says index %llu "
+		    "but holds state at %llu", path,
+		    (unsigned long long)*index,
+		    (unsigned long long)kv_state_applied(k->kv));
+	log_info("restored snapshot %s at index %llu", path,
+	    (unsigned long long)*index);
+	return 0;
+}

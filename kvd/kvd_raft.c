@@ -1,0 +1,343 @@
+/* kvd_raft.c: kvd under raftd.
+ *
+ * The apply loop: kvd keeps one raft.fetch outstanding, asking for the
+ * committed entries after its applied index. raftd answers when there are
+ * some (or after a second, or when leadership moves). kvd applies them in
+ * one batch, persists the applied index in the same batch, then answers
+ * the writes and wakes the blocking queries the batch touched, and asks
+ * again. Since kvd always asks from its own durable applied index, every
+ * entry is applied exactly once, in order, across restarts of either
+ * daemon. The batch needs no fsync: raftd's log is the durable copy, and a
+ * kvd that lost its tail re-fetches it.
+ *
+ * Reads: ?stale reads answer from local state. Default reads answer from
+ * local state while raftd says this server leads under a valid lease;
+ * otherwise, and for ?consistent, kvd asks raftd for a read index (the
+ * leader's commit index, confirmed as Consul's modes require) and answers
+ * once it has applied that far. */
+#include "kvd.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FETCH_WAIT_MS 1000
+#define FETCH_MAX_BYTES (8u << 20)
+#define FETCH_RPC_SLACK_MS 5000
+#define FETCH_RETRY_MS 100
+#define READ_INDEX_TIMEOUT_MS 10000
+#define READ_WAIT_TIMEOUT_MS 10000
+
+struct read_wait {
+	struct read_wait *next;
+	struct kvd *k;
+	struct ipc_req *req;
+	struct msg_kv_read q;	/* borrows from req's message */
+	uint64_t index;		/* serve once applied >= index */
+	uint64_t since_ms;
+	bool indexed;		/* raftd has answered with an index */
+};
+
+static void
+touched_cb(void *arg, const char *key, size_t klen)
+{
+	struct kvd *k = arg;
+	char *copy;
+
+	if (k->ntouched == k->cap_touched) {
+		size_t cap = k->cap_touched ? k->cap_touched * 2 : 64;
+
+		k->touched = xrealloc(k->touched, cap * sizeof(*k->touched));
+		k->cap_touched = cap;
+	}
+	copy = xmalloc(klen + 1);
+	memcpy(copy, key, klen);
+	copy[klen] = '\0';
+	k->touched[k->ntouched++] = copy;
+}
+
+/* Applies one command entry into the open batch. Every replica reaches
+ * the same verdict on the same bytes, so a command that cannot apply
+ * (undecodable, invalid) still consumes its index as a no-op. */
+static void
+apply_command(struct kvd *k, const struct msg_raft_entry *ent)
+{
+	struct proto_obj o;
+	struct msg_sm_cmd cmd;
+	struct kv_cmd kc;
+	struct lerr e;
+	bool result = false;
+	int rv;
+
+	if (proto_obj_decode(ent->data, ent->data_len, &o, &e) != 0 ||
+	    msg_sm_cmd_dec(o.root, &cmd, &e) != 0) {
+		log_warnx("entry %llu: %s; skipped",
+		    (unsigned long long)ent->index, e.msg);
+		k->st.bad_entries++;
+		proto_obj_free(&o);
+		if ((rv = kv_apply_noop(k->kv, ent->index)) != 0)
+			fatalx("apply %llu: %s", (unsigned long long)ent->index,
+			    le_strerror(rv));
+		return;
+	}
+	kc = (struct kv_cmd){
+		.op = (enum kv_op)cmd.kv.op, .key = cmd.kv.key,
+		.key_len = cmd.kv.key_len, .value = cmd.kv.value,
+		.value_len = cmd.kv.value_len, .flags = cmd.kv.flags,
+		.index = cmd.kv.index,
+	};
+	rv = kv_apply(k->kv, ent->index, &kc, &result, touched_cb, k);
+	if (rv == -LE_INVAL || rv == -LE_TOOBIG || rv == -LE_RANGE) {
+		k->st.bad_entries++;
+		if (kv_apply_noop(k->kv, ent->index) != 0)
+			fatalx("apply %llu failed",
+			    (unsigned long long)ent->index);
+	} else if (rv != 0) {
+		/* The store failed: restart and fetch again from the last
+		 * committed index. */
+		fatalx("apply %llu: %s", (unsigned long long)ent->index,
+		    le_strerror(rv));
+	} else if (kc.op == KV_OP_DELETE || kc.op == KV_OP_DELETE_CAS ||
+	    kc.op == KV_OP_DELETE_TREE) {
+		k->tombstoned = true;
+	}
+	if (cmd.origin == k->boot && cmd.seq != 0)
+		kvd_write_applied(k, cmd.seq, ent->index, rv == 0 ? 0 : rv,
+		    result);
+	k->st.entries_applied++;
+	proto_obj_free(&o);
+}
+
+static void
+read_waits_check(struct kvd *k)
+{
+	struct read_wait **pp = &k->rw_head, *w;
+	uint64_t applied = kv_state_applied(k->kv);
+	uint64_t now = loop_now_ms(k->loop);
+
+	while ((w = *pp) != NULL) {
+		if (w->indexed && w->index <= applied) {
+			*pp = w->next;
+			k->nreadwait--;
+			kvd_serve_read(k, w->req, &w->q);
+			free(w);
+		} else if (w->indexed && now - w->since_ms >
+		    READ_WAIT_TIMEOUT_MS) {
+			*pp = w->next;
+			k->nreadwait--;
+			ipc_reply_error(w->req, -LE_TIMEOUT,
+			    "timed out waiting to apply index %llu",
+			    (unsigned long long)w->index);
+			free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+}
+
+static void
+note_leadership(struct kvd *k, bool known, uint64_t last_contact,
+    uint64_t lease_ms)
+{
+	uint64_t now = loop_now_ms(k->loop);
+
+	k->known_leader = known;
+	k->last_contact_ms = last_contact;
+	k->contact_at_ms = now;
+	k->lease_until_ms = lease_ms > 0 ? now + lease_ms : 0;
+}
+
+bool
+kvd_lease_valid(struct kvd *k)
+{
+	return k->lease_until_ms != 0 &&
+	    loop_now_ms(k->loop) < k->lease_until_ms;
+}
+
+uint64_t
+kvd_last_contact(struct kvd *k)
+{
+	if (kvd_lease_valid(k) || k->last_contact_ms == 0)
+		return 0;
+	return k->last_contact_ms + (loop_now_ms(k->loop) - k->contact_at_ms);
+}
+
+static void
+on_fetch_reply(void *arg, int rv, struct proto_msg *m)
+{
+	struct kvd *k = arg;
+	struct msg_raft_fetch_reply rep;
+	struct msg_raft_entry ent;
+	struct lerr e;
+	uint64_t applied;
+	int n = 0;
+
+	k->fetching = false;
+	k->st.fetches++;
+	if (rv != 0) {
+		/* raftd is restarting: no leader as far as we know. */
+		note_leadership(k, false, 0, 0);
+		loop_timer_arm(k->fetch_retry, FETCH_RETRY_MS);
+		return;
+	}
+	if (m->type == (MSG_ERROR | PROTO_REPLY) ||
+	    msg_raft_fetch_reply_dec(m, &rep, &e) != 0)
+		fatalx("raft.fetch reply from raftd is malformed");
+	note_leadership(k, rep.known_leader, rep.last_contact_ms,
+	    rep.lease_ms);
+	if (rep.code == -LE_SNAPSHOT) {
+		char path[RAFT_PATH_MAX + 1];
+		uint64_t idx;
+
+		if (rep.snap_path_len == 0 || rep.snap_path_len >= sizeof(path))
+			fatalx("raft.fetch: bad snapshot path");
+		memcpy(path, rep.snap_path, rep.snap_path_len);
+		path[rep.snap_path_len] = '\0';
+		if (kv_snapshot_restore(k, path, &idx, &e) != 0)
+			fatalx("%s", e.msg);
+		k->st.snapshots_restored++;
+		/* Every parked query may have changed. */
+		kv_watch_touched(k->watch, "", 0);
+		read_waits_check(k);
+		kvd_fetch(k);
+		return;
+	}
+	if (rep.code != 0) {
+		log_warnx("raft.fetch: %.*s", (int)rep.text_len, rep.text);
+		loop_timer_arm(k->fetch_retry, FETCH_RETRY_MS);
+		return;
+	}
+	if (rep.n_entries > 0) {
+		if ((rv = kv_batch_begin(k->kv)) != 0)
+			fatalx("batch: %s", le_strerror(rv));
+		for (uint32_t i = 0; i < rep.n_entries; i++) {
+			if (msg_raft_entry_dec(&rep.entries[i], &ent) != 0)
+				fatalx("raft.fetch: malformed entry %u", i);
+			applied = kv_state_applied(k->kv);
+			if (ent.index <= applied)
+				continue; /* a repeat after a restart */
+			if (ent.index != applied + 1)
+				fatalx("raft.fetch: entry %llu after %llu",
+				    (unsigned long long)ent.index,
+				    (unsigned long long)applied);
+			if (ent.type == RAFT_ENT_COMMAND)
+				apply_command(k, &ent);
+			else if ((rv = kv_apply_noop(k->kv, ent.index)) != 0)
+				fatalx("apply %llu: %s",
+				    (unsigned long long)ent.index,
+				    le_strerror(rv));
+			n++;
+		}
+		if ((rv = kv_batch_commit(k->kv, false)) != 0)
+			fatalx("commit of %d entries: %s", n, le_strerror(rv));
+		if (k->tombstoned)
+			kvd_mark_tombstones(k, kv_state_applied(k->kv));
+		k->tombstoned = false;
+		k->st.batches++;
+		if ((uint64_t)n > k->st.batch_max)
+			k->st.batch_max = (uint64_t)n;
+	}
+	kvd_writes_flush(k);
+	read_waits_check(k);
+	kvd_fetch(k);
+}
+
+void
+kvd_fetch(struct kvd *k)
+{
+	struct msg_raft_fetch f = {
+		.from = kv_state_applied(k->kv) + 1,
+		.max_bytes = FETCH_MAX_BYTES,
+		.wait_ms = FETCH_WAIT_MS,
+	};
+	struct ipc_call *call;
+
+	if (k->fetching)
+		return;
+	k->fetching = true;
+	call = ipc_call_new(k->raft, MSG_RAFT_FETCH);
+	msg_raft_fetch_enc(ipc_call_writer(call), &f);
+	ipc_call_send_loop(call, FETCH_WAIT_MS + FETCH_RPC_SLACK_MS, k->loop,
+	    on_fetch_reply, k);
+}
+
+void
+kvd_fetch_retry(void *arg)
+{
+	kvd_fetch(arg);
+}
+
+static void
+on_read_index(void *arg, int rv, struct proto_msg *m)
+{
+	struct read_wait *w = arg, **pp;
+	struct kvd *k = w->k;
+	struct msg_raft_index_reply rep;
+	struct lerr e;
+	int code;
+
+	if (rv == 0 && m->type == (MSG_ERROR | PROTO_REPLY))
+		fatalx("raft.read_index: error reply from raftd");
+	if (rv == 0 && msg_raft_index_reply_dec(m, &rep, &e) != 0)
+		fatalx("raft.read_index reply from raftd: %s", e.msg);
+	code = rv != 0 ? -LE_UNAVAIL : rep.code;
+	if (code == 0) {
+		w->indexed = true;
+		w->index = rep.index;
+		w->since_ms = loop_now_ms(k->loop);
+		read_waits_check(k);
+		return;
+	}
+	for (pp = &k->rw_head; *pp != w; pp = &(*pp)->next)
+		;
+	*pp = w->next;
+	k->nreadwait--;
+	if (code == -LE_NOLEADER)
+		ipc_reply_error(w->req, code, "No cluster leader");
+	else
+		ipc_reply_error(w->req, code, "%s", rv != 0 ?
+		    "raftd is not available" : le_strerror(code));
+	free(w);
+}
+
+void
+kvd_ask_read_index(struct kvd *k, struct ipc_req *r,
+    const struct msg_kv_read *q)
+{
+	struct msg_raft_read_index ri = { .consistency = q->consistency };
+	struct read_wait *w = xcalloc(1, sizeof(*w));
+	struct ipc_call *call;
+
+	w->k = k;
+	w->req = r;
+	w->q = *q;
+	w->since_ms = loop_now_ms(k->loop);
+	w->next = k->rw_head;
+	k->rw_head = w;
+	k->nreadwait++;
+	k->st.read_index_calls++;
+	call = ipc_call_new(k->raft, MSG_RAFT_READ_INDEX);
+	msg_raft_read_index_enc(ipc_call_writer(call), &ri);
+	ipc_call_send_loop(call, READ_INDEX_TIMEOUT_MS, k->loop, on_read_index,
+	    w);
+}
+
+void
+kvd_read_waits_fail(struct kvd *k, int code, const char *text)
+{
+	struct read_wait **pp = &k->rw_head, *w;
+
+	/* Only those raftd has answered: the others' calls still hold
+	 * them and fail on their own. */
+	while ((w = *pp) != NULL) {
+		if (!w->indexed) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		k->nreadwait--;
+		ipc_reply_error(w->req, code, "%s", text);
+		free(w);
+	}
+}

@@ -1,0 +1,110 @@
+/* raft_wire.h: messages between servers' raftds over the network (the
+ * server RPC port). Unlike the IPC messages in proto.h, these come from
+ * other machines: every decoder validates everything and never trusts a
+ * count or a length; a bad message is an error for the caller to count
+ * and drop. A message is one msgpack array:
+ *   [RAFT_WIRE_VERSION, type, from_id, ...fields of the type]
+ *
+ * Ownership: decoded strings, bins and entry arrays borrow from the
+ * proto_obj they were decoded from. */
+#ifndef LICTOR_RAFT_WIRE_H
+#define LICTOR_RAFT_WIRE_H
+
+#include "proto.h"
+
+#define RAFT_WIRE_VERSION 1
+#define RW_MAX_KNOWN 64
+#define RW_ADDR_MAX 255
+#define RW_TEXT_MAX 1024
+
+enum rw_type {
+	RW_RAFT = 1,		/* a Raft core message */
+	RW_HELLO = 2,		/* discovery: who I am, whom I know */
+	RW_FWD_PROPOSE = 3,	/* follower -> leader: append this command */
+	RW_FWD_PROPOSE_REPLY = 4,
+	RW_FWD_READ = 5,	/* follower -> leader: a read index, please */
+	RW_FWD_READ_REPLY = 6,
+	RW_FWD_OP = 7,		/* membership operations for the leader */
+	RW_FWD_OP_REPLY = 8,
+};
+
+/* A Raft core message, flattened: a[] carries the type's numbers (see
+ * raftd/wire.c for the mapping), blob the snapshot's configuration,
+ * entries (APPEND) or data (SNAPSHOT) the payload. */
+struct rw_raft {
+	uint32_t mtype;
+	uint64_t to;
+	uint64_t term;
+	uint64_t a[6];
+	const void *blob;
+	size_t blob_len;
+	uint32_t n_entries;
+	const msgpack_object *entries; /* msg_raft_entry_dec each */
+	const void *data;
+	size_t data_len;
+};
+
+struct rw_server {
+	const char *uuid;
+	size_t uuid_len;
+	const char *node;
+	size_t node_len;
+	const char *addr;
+	size_t addr_len;
+	uint64_t expect;	/* its -bootstrap-expect (0: none) */
+	bool has_state;		/* it holds a Raft log or snapshot */
+};
+
+struct rw_hello {
+	const char *dc;
+	size_t dc_len;
+	struct rw_server self;
+	uint32_t n_known;
+	struct rw_server known[RW_MAX_KNOWN];
+};
+
+/* FWD_*: req_id pairs a reply with its request; reply_addr is where the
+ * reply goes. */
+struct rw_fwd {
+	uint64_t req_id;
+	const char *reply_addr;
+	size_t reply_addr_len;
+	uint64_t num;		/* FWD_READ: consistency; FWD_OP: op */
+	const void *data;	/* FWD_PROPOSE: the command; FWD_OP: its arg */
+	size_t data_len;
+};
+
+struct rw_fwd_reply {
+	uint64_t req_id;
+	int32_t code;
+	uint64_t index;
+	const char *text;
+	size_t text_len;
+};
+
+struct rw_msg {
+	uint32_t type;
+	uint64_t from;
+	union {
+		struct rw_raft raft;
+		struct rw_hello hello;
+		struct rw_fwd fwd;
+		struct rw_fwd_reply reply;
+	} u;
+};
+
+/* Decodes buf into m, borrowing from *o (freed by the caller with
+ * proto_obj_free even on failure). */
+int rw_decode(const void *buf, size_t len, struct proto_obj *o,
+    struct rw_msg *m, struct lerr *e);
+
+/* Encoders write one whole message. entries are written by the caller
+ * after rw_raft_begin when n_entries > 0 (msg_raft_entry_enc each). */
+void rw_raft_begin(struct mpw *w, uint64_t from, const struct rw_raft *r);
+void rw_hello_enc(struct mpw *w, uint64_t from, const struct rw_hello *h);
+void rw_fwd_enc(struct mpw *w, uint32_t type, uint64_t from,
+    const struct rw_fwd *f);
+void rw_fwd_reply_enc(struct mpw *w, uint32_t type, uint64_t from,
+    const struct rw_fwd_reply *r);
+
+#endif

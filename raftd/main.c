@@ -1,0 +1,215 @@
+/* raftd: Raft among the servers. main() parses arguments, loads the
+ * agent's effective config, opens the Raft store, starts the core from
+ * it, opens the server port and raft.sock, signals readiness and runs the
+ * loop. */
+#include "raftd.h"
+#include "flags.h"
+#include "gotime.h"
+#include "log.h"
+#include "rundir.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+raftd_stats(void *arg, struct sbuf *out)
+{
+	struct raftd *d = arg;
+	const struct raft_stats *rs = raft_stats(d->r);
+	struct raft_status st;
+	struct transport_stats ts;
+
+	raft_status(d->r, &st);
+	transport_stats(d->tr, &ts);
+	sbuf_printf(out, "raft.state %s\nraft.term %" PRIu64 "\n"
+	    "raft.leader %016" PRIx64 "\nraft.commit %" PRIu64 "\n"
+	    "raft.last_index %" PRIu64 "\nraft.applied %" PRIu64 "\n"
+	    "raft.kvd_applied %" PRIu64 "\nraft.snapshot_index %" PRIu64 "\n"
+	    "raft.elections %" PRIu64 "\nraft.leader_terms %" PRIu64 "\n"
+	    "raft.msgs_in %" PRIu64 "\nraft.msgs_bad %" PRIu64 "\n"
+	    "raft.msgs_stale %" PRIu64 "\nraft.msgs_out %" PRIu64 "\n"
+	    "raft.snapshots_sent %" PRIu64 "\nraft.snapshots_installed %"
+	    PRIu64 "\nraft.snapshots_taken %" PRIu64 "\n"
+	    "raftd.proposals %" PRIu64 "\nraftd.proposals_forwarded %" PRIu64
+	    "\nraftd.proposals_failed %" PRIu64 "\nraftd.reads %" PRIu64
+	    "\nraftd.reads_forwarded %" PRIu64 "\nraftd.lease_reads %" PRIu64
+	    "\nraftd.fetches %" PRIu64 "\nraftd.entries_served %" PRIu64
+	    "\nraftd.persist_batches %" PRIu64 "\nraftd.persist_max_batch %"
+	    PRIu64 "\nraftd.hellos %" PRIu64 "\nwire.in %" PRIu64
+	    "\nwire.bad %" PRIu64 "\nwire.out %" PRIu64 "\n"
+	    "transport.sent %" PRIu64 "\ntransport.dropped %" PRIu64 "\n"
+	    "transport.received %" PRIu64 "\ntransport.peers %" PRIu64 "\n"
+	    "cluster.known %zu\n",
+	    raft_state_name(st.state), st.term, st.leader, st.commit,
+	    st.last_index, st.applied, d->kvd_applied, st.snapshot_index,
+	    rs->elections, rs->leader_terms, rs->msgs_in, rs->msgs_bad,
+	    rs->msgs_stale, rs->msgs_out, rs->snapshots_sent,
+	    rs->snapshots_installed, rs->snapshots_taken, d->st.proposals,
+	    d->st.proposals_forwarded, d->st.proposals_failed, d->st.reads,
+	    d->st.reads_forwarded, d->st.lease_reads, d->st.fetches,
+	    d->st.entries_served, d->st.persist_batches,
+	    d->st.persist_max_batch, d->st.hellos, d->st.wire_in,
+	    d->st.wire_bad, d->st.wire_out, ts.sent, ts.dropped, ts.received,
+	    ts.peers, d->nknown);
+}
+
+static const struct admin_ops raftd_admin_ops = {
+	.stats = raftd_stats,
+};
+
+static void
+on_signal(void *arg, int signo)
+{
+	struct raftd *d = arg;
+
+	log_info("caught signal %d, stopping", signo);
+	loop_stop(d->loop);
+}
+
+static void
+payload_none(struct mpw *w, void *arg)
+{
+	struct msg_admin_req none = { "", 0 };
+
+	(void)arg;
+	msg_admin_req_enc(w, &none);
+}
+
+/* After a graceful leave, the agent stops, as `consul leave` does. */
+static void
+leave_check(struct raftd *d)
+{
+	char url[300];
+	struct proto_msg rep;
+	struct lerr e;
+	void *keep;
+
+	if (d->leave_at_ms == 0 || mono_ms() < d->leave_at_ms)
+		return;
+	d->leave_at_ms = 0;
+	log_info("left the cluster; stopping the agent");
+	rundir_url(d->rundir, "init.ctl", url, sizeof(url));
+	if (ipc_request_sync(url, MSG_CTL_STOP, payload_none, NULL, 2000,
+	    &rep, &keep, &e) == 0) {
+		proto_msg_free(&rep);
+		ipc_buf_free(keep);
+	} else {
+		log_warnx("cannot ask init to stop: %s", e.msg);
+	}
+}
+
+static void
+tick(void *arg)
+{
+	struct raftd *d = arg;
+
+	leave_check(d);
+	node_tick(d);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct raftd d;
+	char *cfgpath = NULL, *rundir = NULL, path[4200], url[300];
+	struct flag_def defs[] = {
+		{ "config", FLAG_STRING, &cfgpath, "effective config file" },
+		{ "rundir", FLAG_STRING, &rundir, "agent run directory" },
+		{ NULL },
+	};
+	const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct lerr e = { "" };
+	enum log_level lvl;
+	const char *host;
+	int rest;
+
+	log_procinit("raftd");
+	if (flags_parse(defs, argc - 1, argv + 1, &rest, &e) != 0 ||
+	    cfgpath == NULL || rundir == NULL) {
+		log_error("usage: lictor-raftd -config FILE -rundir DIR %s",
+		    e.msg);
+		return EXIT_PERMANENT;
+	}
+	config_defaults(&d.cfg);
+	if (config_load_file(&d.cfg, cfgpath, &e) != 0) {
+		log_error("%s", e.msg);
+		return EXIT_PERMANENT;
+	}
+	if (log_parse_level(d.cfg.log_level, &lvl) == 0)
+		log_setlevel(lvl);
+	if (d.cfg.node_id == NULL || *d.cfg.node_id == '\0') {
+		log_error("no node id in %s", cfgpath);
+		return EXIT_PERMANENT;
+	}
+	d.rundir = rundir;
+	d.boot = boot_id_new();
+	d.id = node_id_of(d.cfg.node_id);
+	host = d.cfg.advertise_addr && *d.cfg.advertise_addr ?
+	    d.cfg.advertise_addr : d.cfg.bind_addr;
+	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
+		log_warnx("bind address %s: advertising 127.0.0.1 to other "
+		    "servers; set -advertise for a cluster", host);
+		host = "127.0.0.1";
+	}
+	snprintf(d.addr, sizeof(d.addr), strchr(host, ':') ? "[%s]:%lld" :
+	    "%s:%lld", host, (long long)d.cfg.port_server);
+	if (loop_new(&d.loop) != 0)
+		fatal("loop");
+	if (loop_signals(d.loop, sigs, 3, on_signal, &d) != 0)
+		fatal("signals");
+	snprintf(path, sizeof(path), "%s/raft", d.cfg.data_dir);
+	if (mkdir_p(path, 0700) != 0)
+		fatal("mkdir %s", path);
+	if (store_open_rocks(path, &d.store, &e) != 0)
+		fatalx("%s", e.msg);
+	if (node_start(&d, &e) != 0)
+		fatalx("%s", e.msg);
+	if (persist_start(&d.persist, d.loop, d.store, !d.cfg.dev,
+	    node_persisted, &d) != 0)
+		fatalx("persistence thread");
+	loop_set_idle(d.loop, node_flush, &d);
+	if (transport_open(&d.tr, d.loop, d.cfg.bind_addr, d.cfg.port_server,
+	    node_on_wire, &d, &e) != 0) {
+		log_error("%s", e.msg);
+		return EXIT_TEMPORARY;
+	}
+	rundir_url(rundir, "kvd", url, sizeof(url));
+	if (ipc_client_open(&d.kvd, url, d.boot, &e) != 0)
+		fatalx("%s", e.msg);
+	rundir_url(rundir, "raft", url, sizeof(url));
+	if (ipc_server_open(&d.srv, url, d.loop, IPC_SIBLING, serve_handle,
+	    &d, d.boot, &e) != 0)
+		fatalx("%s", e.msg);
+	if (admin_open(&d.admin, rundir, "raftd", d.loop, &raftd_admin_ops,
+	    &d, d.boot, &e) != 0)
+		fatalx("%s", e.msg);
+	cluster_start(&d);
+	d.tick = loop_timer_new(d.loop, tick, &d);
+	loop_timer_arm(d.tick, RAFTD_TICK_MS);
+	log_info("ready: server %s (%016" PRIx64 ") at %s", d.cfg.node_name,
+	    d.id, d.addr);
+	notify_ready();
+	loop_run(d.loop);
+
+	node_stop(&d);
+	serve_fail_all(&d, -LE_UNAVAIL, "raftd is stopping");
+	ipc_client_close(d.kvd);
+	admin_close(d.admin);
+	ipc_server_close(d.srv);
+	transport_close(d.tr);
+	persist_stop(d.persist);	/* the last batches reach the disk */
+	loop_drain(d.loop);
+	loop_timer_free(d.tick);
+	raft_free(d.r);
+	store_close(d.store);
+	loop_free(d.loop);
+	free(d.known);
+	config_free(&d.cfg);
+	free(cfgpath);
+	free(rundir);
+	return 0;
+}

@@ -1,0 +1,711 @@
+/* serve.c: raft.sock (kvd's proposals, fetches and read indexes, httpd's
+ * status and operator calls) and everything that waits: on the core (a
+ * proposal's commit, a read index's quorum round), on the leader (a
+ * request forwarded to it), or for a leader to exist at all (held for at
+ * most RAFTD_HOLD_MS, then "No cluster leader", as Consul holds RPCs
+ * during an election). */
+#include "raftd.h"
+#include "gotime.h"
+#include "log.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FETCH_MAX_ENTRIES 4096
+#define LEASE_HORIZON_MS 40	/* what kvd is told a held lease lasts */
+#define LEASE_REFRESH_MS 20	/* re-answer kvd when this little is left */
+
+enum wkind {
+	W_PROPOSE,	/* ours, appended as leader: wait for result() */
+	W_READ,		/* ours, read index round: wait for read_done() */
+	W_OP,		/* ours, membership change: wait for result() */
+	W_FWD,		/* ours, forwarded to the leader: wait for its reply */
+	W_HOLD,		/* ours, no leader yet: dispatch when one appears */
+	W_R_PROPOSE,	/* a follower's, appended here */
+	W_R_READ,	/* a follower's read index round */
+	W_R_OP,		/* a follower's membership change */
+};
+
+struct waiter {
+	struct waiter *next;
+	enum wkind kind;
+	uint32_t what;		/* MSG_RAFT_PROPOSE/READ_INDEX/OPERATOR */
+	struct ipc_req *req;	/* ours */
+	uint64_t id;		/* read id, or forward req id */
+	uint64_t index, term;
+	uint64_t deadline;
+	uint32_t num;		/* consistency or operator op */
+	bool leave;		/* our own leave: stop the agent after */
+	void *data;		/* command or operator argument (copied) */
+	size_t len;
+	char reply_addr[RW_ADDR_MAX + 1]; /* remote: where to answer */
+};
+
+static struct waiter *
+waiter_new(struct raftd *d, enum wkind kind, uint32_t what)
+{
+	struct waiter *w = xcalloc(1, sizeof(*w));
+
+	w->kind = kind;
+	w->what = what;
+	w->deadline = mono_ms() + RAFTD_HOLD_MS * 2;
+	w->next = d->waiters;
+	d->waiters = w;
+	return w;
+}
+
+static void
+waiter_free(struct raftd *d, struct waiter *w)
+{
+	struct waiter **pp;
+
+	for (pp = &d->waiters; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	free(w->data);
+	free(w);
+}
+
+/* ---- answers ---- */
+
+static void
+reply_index(struct raftd *d, struct ipc_req *r, uint32_t what, int code,
+    const char *text, uint64_t index)
+{
+	struct msg_raft_index_reply rep = { .code = code, .index = index };
+	struct raft_status st;
+
+	raft_status(d->r, &st);
+	if (code != 0) {
+		if (text == NULL)
+			text = code == -LE_NOLEADER ? "No cluster leader" :
+			    le_strerror(code);
+		rep.text = text;
+		rep.text_len = strlen(text);
+	}
+	rep.known_leader = st.leader != 0;
+	rep.last_contact_ms = st.last_contact_ms == UINT64_MAX ? 0 :
+	    st.last_contact_ms;
+	msg_raft_index_reply_enc(ipc_reply_begin(r, what), &rep);
+	ipc_reply_send(r);
+}
+
+static void
+reply_op(struct ipc_req *r, int code, const char *text)
+{
+	struct msg_admin_reply rep = { code, text ? text : "",
+		text ? strlen(text) : 0 };
+
+	if (code != 0 && (text == NULL || *text == '\0')) {
+		rep.text = code == -LE_NOLEADER ? "No cluster leader" :
+		    le_strerror(code);
+		rep.text_len = strlen(rep.text);
+	}
+	msg_admin_reply_enc(ipc_reply_begin(r, MSG_RAFT_OPERATOR), &rep);
+	ipc_reply_send(r);
+}
+
+/* Answers a waiter of ours with an outcome and frees it. */
+static void
+answer_local(struct raftd *d, struct waiter *w, int code, const char *text,
+    uint64_t index)
+{
+	if (w->what == MSG_RAFT_OPERATOR) {
+		reply_op(w->req, code, text);
+		if (w->leave && code == 0)
+			d->leave_at_ms = mono_ms() + 300;
+	} else {
+		reply_index(d, w->req, w->what, code, text, index);
+	}
+	waiter_free(d, w);
+}
+
+static void
+send_fwd_reply(struct raftd *d, const char *addr, uint32_t type,
+    uint64_t req_id, int code, uint64_t index, const char *text)
+{
+	struct rw_fwd_reply r = { req_id, code, index, text,
+		text ? strlen(text) : 0 };
+	struct mpw w;
+
+	mpw_init(&w);
+	rw_fwd_reply_enc(&w, type, d->id, &r);
+	node_send_raw(d, addr, &w);
+	mpw_free(&w);
+}
+
+static void
+answer_remote(struct raftd *d, struct waiter *w, int code, const char *text,
+    uint64_t index)
+{
+	uint32_t type = w->kind == W_R_PROPOSE ? RW_FWD_PROPOSE_REPLY :
+	    w->kind == W_R_READ ? RW_FWD_READ_REPLY : RW_FWD_OP_REPLY;
+
+	send_fwd_reply(d, w->reply_addr, type, w->id, code, index, text);
+	waiter_free(d, w);
+}
+
+/* ---- dispatch: leader does it, follower forwards, else hold ---- */
+
+static void dispatch(struct raftd *d, struct waiter *w);
+
+static bool
+is_leader(struct raftd *d)
+{
+	struct raft_status st;
+
+	raft_status(d->r, &st);
+	return st.state == RAFT_LEADER;
+}
+
+/* Runs a read index request on the leader: the lease answers at once in
+ * the default mode; ?consistent (or no lease) takes a quorum round. */
+static int
+leader_read(struct raftd *d, struct waiter *w)
+{
+	uint64_t idx;
+	int rv;
+
+	if (w->num != CONS_CONSISTENT && raft_lease_read(d->r, &idx) == 0) {
+		d->st.lease_reads++;
+		w->index = idx;
+		return 1; /* answered now */
+	}
+	w->id = ++d->next_req;
+	rv = raft_read_index(d->r, w->id);
+	return rv == 0 ? 0 : rv;
+}
+
+static void
+dispatch(struct raftd *d, struct waiter *w)
+{
+	char leader[RW_ADDR_MAX + 1];
+	struct rw_fwd f = { 0 };
+	struct mpw out;
+	int rv;
+
+	if (is_leader(d)) {
+		switch (w->what) {
+		case MSG_RAFT_PROPOSE:
+			d->st.proposals++;
+			rv = raft_propose(d->r, RAFT_ENTRY_NORMAL, w->data,
+			    w->len, &w->index, &w->term);
+			if (rv != 0) {
+				d->st.proposals_failed++;
+				answer_local(d, w, rv, NULL, 0);
+				return;
+			}
+			w->kind = W_PROPOSE;
+			free(w->data);
+			w->data = NULL;
+			return;
+		case MSG_RAFT_READ_INDEX:
+			d->st.reads++;
+			w->kind = W_READ;
+			rv = leader_read(d, w);
+			if (rv == 1)
+				answer_local(d, w, 0, NULL, w->index);
+			else if (rv < 0)
+				answer_local(d, w, rv, NULL, 0);
+			return;
+		default: {
+			char text[256] = "";
+
+			rv = cluster_op(d, w->num, w->data, w->len, text,
+			    sizeof(text), &w->index);
+			if (rv != 0 || w->index == 0) {
+				answer_local(d, w, rv, text, 0);
+				return;
+			}
+			w->kind = W_OP;
+			return;
+		}
+		}
+	}
+	if (!node_leader_addr(d, leader, sizeof(leader))) {
+		w->kind = W_HOLD;
+		return;
+	}
+	w->kind = W_FWD;
+	w->id = ++d->next_req;
+	f.req_id = w->id;
+	f.reply_addr = d->addr;
+	f.reply_addr_len = strlen(d->addr);
+	f.num = w->num;
+	f.data = w->data;
+	f.data_len = w->len;
+	if (w->what == MSG_RAFT_PROPOSE)
+		d->st.proposals_forwarded++;
+	else if (w->what == MSG_RAFT_READ_INDEX)
+		d->st.reads_forwarded++;
+	mpw_init(&out);
+	rw_fwd_enc(&out, w->what == MSG_RAFT_PROPOSE ? RW_FWD_PROPOSE :
+	    w->what == MSG_RAFT_READ_INDEX ? RW_FWD_READ : RW_FWD_OP, d->id,
+	    &f);
+	node_send_raw(d, leader, &out);
+	mpw_free(&out);
+}
+
+static void
+submit(struct raftd *d, struct ipc_req *r, uint32_t what, uint32_t num,
+    const void *data, size_t len)
+{
+	struct waiter *w = waiter_new(d, W_HOLD, what);
+
+	w->req = r;
+	w->num = num;
+	w->deadline = mono_ms() + RAFTD_HOLD_MS;
+	if (len > 0) {
+		w->data = xmalloc(len);
+		memcpy(w->data, data, len);
+		w->len = len;
+	}
+	dispatch(d, w);
+}
+
+/* ---- the core's outcomes ---- */
+
+void
+serve_result(struct raftd *d, uint64_t index, uint64_t term, int status)
+{
+	struct waiter *w, *next;
+
+	for (w = d->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (w->index != index || w->term != term ||
+		    (w->kind != W_PROPOSE && w->kind != W_R_PROPOSE &&
+		    w->kind != W_OP && w->kind != W_R_OP))
+			continue;
+		if (status != 0)
+			status = -LE_LOST;
+		if (w->kind == W_PROPOSE || w->kind == W_OP)
+			answer_local(d, w, status, status ? "leadership lost "
+			    "while committing log" : NULL, index);
+		else
+			answer_remote(d, w, status, NULL, index);
+	}
+	if (d->leaving && status == 0)
+		cluster_leader_tick(d);
+}
+
+void
+serve_read_done(struct raftd *d, uint64_t id, uint64_t index, int status)
+{
+	struct waiter *w, *next;
+
+	for (w = d->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (w->id != id || (w->kind != W_READ && w->kind != W_R_READ))
+			continue;
+		if (status == -RAFT_E_NOTLEADER)
+			status = -LE_NOLEADER;
+		if (w->kind == W_READ) {
+			answer_local(d, w, status, NULL, index);
+		} else {
+			w->id = w->term; /* the follower's request id */
+			answer_remote(d, w, status, NULL, index);
+		}
+	}
+}
+
+/* Leadership moved: dispatch what was held, and give up on what was
+ * forwarded to a leader that may be gone (a proposal may still commit:
+ * its outcome is unknown, as Consul reports it). */
+void
+serve_leader_changed(struct raftd *d)
+{
+	struct waiter *w, *next;
+	char leader[RW_ADDR_MAX + 1];
+	bool known = node_leader_addr(d, leader, sizeof(leader)) ||
+	    is_leader(d);
+
+	for (w = d->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (w->kind == W_FWD && w->what == MSG_RAFT_READ_INDEX) {
+			w->kind = W_HOLD;
+		} else if (w->kind == W_FWD) {
+			answer_local(d, w, -LE_LOST, "leadership lost while "
+			    "committing log", 0);
+			continue;
+		}
+		if (w->kind == W_HOLD && known)
+			dispatch(d, w);
+	}
+	serve_fetch_check(d);
+}
+
+void
+serve_expire(struct raftd *d)
+{
+	struct waiter *w, *next;
+	uint64_t now = mono_ms();
+
+	for (w = d->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (now < w->deadline)
+			continue;
+		switch (w->kind) {
+		case W_HOLD:
+			answer_local(d, w, -LE_NOLEADER, NULL, 0);
+			break;
+		case W_FWD:
+		case W_READ:
+		case W_PROPOSE:
+		case W_OP:
+			answer_local(d, w, -LE_TIMEOUT, "timed out waiting "
+			    "for the cluster", 0);
+			break;
+		default:
+			answer_remote(d, w, -LE_TIMEOUT, "timed out", 0);
+			break;
+		}
+	}
+}
+
+void
+serve_fail_all(struct raftd *d, int code, const char *text)
+{
+	while (d->waiters != NULL) {
+		struct waiter *w = d->waiters;
+
+		if (w->kind >= W_R_PROPOSE)
+			answer_remote(d, w, code, text, 0);
+		else
+			answer_local(d, w, code, text, 0);
+	}
+	if (d->fetch != NULL) {
+		ipc_reply_error(d->fetch, code, "%s", text);
+		d->fetch = NULL;
+	}
+}
+
+/* ---- forwarded requests from followers, and the leader's replies ---- */
+
+void
+serve_fwd_in(struct raftd *d, const struct rw_msg *m)
+{
+	const struct rw_fwd *f = &m->u.fwd;
+	struct waiter *w;
+	char addr[RW_ADDR_MAX + 1];
+	uint32_t rtype = m->type == RW_FWD_PROPOSE ? RW_FWD_PROPOSE_REPLY :
+	    m->type == RW_FWD_READ ? RW_FWD_READ_REPLY : RW_FWD_OP_REPLY;
+	char text[256] = "";
+	int rv;
+
+	snprintf(addr, sizeof(addr), "%.*s", (int)f->reply_addr_len,
+	    f->reply_addr);
+	if (!is_leader(d)) {
+		send_fwd_reply(d, addr, rtype, f->req_id, -LE_NOLEADER,
+		    0, "not the leader");
+		return;
+	}
+	w = waiter_new(d, m->type == RW_FWD_PROPOSE ? W_R_PROPOSE :
+	    m->type == RW_FWD_READ ? W_R_READ : W_R_OP, 0);
+	snprintf(w->reply_addr, sizeof(w->reply_addr), "%s", addr);
+	w->num = (uint32_t)f->num;
+	switch (m->type) {
+	case RW_FWD_PROPOSE:
+		w->id = f->req_id;
+		d->st.proposals++;
+		rv = raft_propose(d->r, RAFT_ENTRY_NORMAL, f->data,
+		    f->data_len, &w->index, &w->term);
+		if (rv != 0)
+			answer_remote(d, w, rv, NULL, 0);
+		return;
+	case RW_FWD_READ: {
+		uint64_t rid;
+
+		d->st.reads++;
+		rv = leader_read(d, w);
+		rid = w->id;
+		if (rv == 1) {
+			w->id = f->req_id;
+			answer_remote(d, w, 0, NULL, w->index);
+		} else if (rv < 0) {
+			w->id = f->req_id;
+			answer_remote(d, w, rv, NULL, 0);
+		} else {
+			/* Answered by read_done under our id; remember
+			 * theirs in the index field until then. */
+			w->id = rid;
+			w->term = f->req_id;
+		}
+		return;
+	}
+	default:
+		w->id = f->req_id;
+		rv = cluster_op(d, w->num, f->data, f->data_len, text,
+		    sizeof(text), &w->index);
+		if (rv != 0 || w->index == 0)
+			answer_remote(d, w, rv, text, 0);
+		return;
+	}
+}
+
+void
+serve_fwd_reply_in(struct raftd *d, const struct rw_msg *m)
+{
+	const struct rw_fwd_reply *r = &m->u.reply;
+	char text[RW_TEXT_MAX + 1];
+	struct waiter *w;
+
+	for (w = d->waiters; w != NULL; w = w->next)
+		if (w->kind == W_FWD && w->id == r->req_id)
+			break;
+	if (w == NULL)
+		return; /* late: answered or expired already */
+	if (r->code == -LE_NOLEADER && mono_ms() < w->deadline &&
+	    w->what != MSG_RAFT_PROPOSE) {
+		w->kind = W_HOLD; /* it was not the leader any more */
+		return;
+	}
+	snprintf(text, sizeof(text), "%.*s", (int)r->text_len, r->text);
+	answer_local(d, w, r->code, text[0] ? text : NULL, r->index);
+}
+
+/* ---- raft.fetch: the apply stream kvd pulls ---- */
+
+static void
+fetch_reply(struct raftd *d, int code, uint64_t from, uint64_t upto)
+{
+	struct msg_raft_fetch_reply rep = { .code = code };
+	struct raft_status st;
+	char path[RAFT_PATH_MAX];
+	struct mpw *w;
+	uint64_t n = 0, bytes = 0, i;
+
+	raft_status(d->r, &st);
+	rep.commit = st.commit;
+	rep.known_leader = st.leader != 0;
+	rep.last_contact_ms = st.last_contact_ms == UINT64_MAX ? 0 :
+	    st.last_contact_ms;
+	rep.lease_ms = node_lease_ms(d);
+	if (code == -LE_SNAPSHOT) {
+		snapshot_path(d, d->snap_index, path, sizeof(path));
+		rep.snap_index = d->snap_index;
+		rep.snap_path = path;
+		rep.snap_path_len = strlen(path);
+	}
+	for (i = from; code == 0 && i <= upto && n < FETCH_MAX_ENTRIES &&
+	    bytes < d->fetch_max; i++) {
+		const struct raft_entry *e = raft_log_entry(d->r, i);
+
+		if (e == NULL)
+			break;
+		bytes += e->len + 32;
+		n++;
+	}
+	rep.n_entries = (uint32_t)n;
+	w = ipc_reply_begin(d->fetch, MSG_RAFT_FETCH);
+	msg_raft_fetch_reply_begin(w, &rep);
+	for (i = from; i < from + n; i++) {
+		const struct raft_entry *e = raft_log_entry(d->r, i);
+		struct msg_raft_entry me = { e->index, e->term, e->type,
+			e->data, e->len };
+
+		msg_raft_entry_enc(w, &me);
+	}
+	d->st.entries_served += n;
+	d->fetch_lease_sent = rep.lease_ms ? mono_ms() + rep.lease_ms : 0;
+	d->fetch_leader_sent = rep.known_leader;
+	ipc_reply_send(d->fetch);
+	d->fetch = NULL;
+}
+
+/* Answers kvd's parked fetch when there is something to say: entries to
+ * apply, a snapshot to load, a change in leadership or lease, or the
+ * end of its wait. */
+void
+serve_fetch_check(struct raftd *d)
+{
+	struct raft_status st;
+	uint64_t now, from;
+	bool lease;
+
+	if (d->fetch == NULL || d->stopping)
+		return;
+	from = d->fetch_from;
+	if (from <= d->snap_index && raft_log_entry(d->r, from) == NULL) {
+		fetch_reply(d, -LE_SNAPSHOT, from, 0);
+		return;
+	}
+	if (from <= d->apply_upto && raft_log_entry(d->r, from) != NULL) {
+		fetch_reply(d, 0, from, d->apply_upto);
+		return;
+	}
+	raft_status(d->r, &st);
+	now = mono_ms();
+	lease = node_lease_ms(d) > 0;
+	if (now >= d->fetch_deadline ||
+	    (st.leader != 0) != (d->fetch_leader_sent != 0) ||
+	    (lease && (d->fetch_lease_sent == 0 ||
+	    d->fetch_lease_sent < now + LEASE_REFRESH_MS)) ||
+	    (!lease && d->fetch_lease_sent > now))
+		fetch_reply(d, 0, from, 0);
+}
+
+static void
+handle_fetch(struct raftd *d, struct ipc_req *r, const struct msg_raft_fetch *f)
+{
+	uint64_t done = f->from - 1;
+
+	d->st.fetches++;
+	if (d->fetch != NULL) {
+		/* A restarted kvd asks again; the old request is dead. */
+		ipc_reply_error(d->fetch, -LE_STATE, "superseded");
+		d->fetch = NULL;
+	}
+	d->fetch = r;
+	d->fetch_from = f->from;
+	d->fetch_max = f->max_bytes ? f->max_bytes : (8u << 20);
+	d->fetch_deadline = mono_ms() + (f->wait_ms < 60000 ? f->wait_ms :
+	    60000);
+	if (done > d->apply_upto)
+		done = d->apply_upto;
+	if (done > d->kvd_applied) {
+		d->kvd_applied = done;
+		raft_applied(d->r, done);
+	}
+	serve_fetch_check(d);
+}
+
+/* ---- raft.status ---- */
+
+static void
+handle_status(struct raftd *d, struct ipc_req *r)
+{
+	struct msg_raft_status_reply *rep = xcalloc(1, sizeof(*rep));
+	static char ids[RAFT_MAX_SERVERS][64], nodes[RAFT_MAX_SERVERS][128],
+	    addrs[RAFT_MAX_SERVERS][RW_ADDR_MAX + 1];
+	char lid[64] = "", laddr[RW_ADDR_MAX + 1] = "";
+	struct raft_status st;
+	struct raft_config c;
+
+	raft_status(d->r, &st);
+	raft_config_get(d->r, false, &c);
+	rep->state = raft_state_name(st.state);
+	rep->state_len = strlen(rep->state);
+	rep->term = st.term;
+	rep->commit = st.commit;
+	rep->applied = d->kvd_applied;
+	rep->last_index = st.last_index;
+	rep->known_leader = st.leader != 0;
+	rep->last_contact_ms = st.last_contact_ms == UINT64_MAX ? 0 :
+	    st.last_contact_ms;
+	for (uint32_t i = 0; i < c.n && i < RAFT_MAX_SERVERS; i++) {
+		struct msg_raft_server *s = &rep->servers[i];
+
+		node_server_uuid(&c.servers[i], ids[i], sizeof(ids[i]));
+		node_server_name(&c.servers[i], nodes[i], sizeof(nodes[i]));
+		node_server_addr(&c.servers[i], addrs[i], sizeof(addrs[i]));
+		s->id = ids[i];
+		s->id_len = strlen(ids[i]);
+		s->node = nodes[i];
+		s->node_len = strlen(nodes[i]);
+		s->address = addrs[i];
+		s->address_len = strlen(addrs[i]);
+		s->voter = c.servers[i].role == RAFT_VOTER;
+		if (c.servers[i].id == st.leader) {
+			snprintf(lid, sizeof(lid), "%s", ids[i]);
+			snprintf(laddr, sizeof(laddr), "%s", addrs[i]);
+		}
+		rep->n_servers++;
+	}
+	rep->leader_id = lid;
+	rep->leader_id_len = strlen(lid);
+	rep->leader_addr = laddr;
+	rep->leader_addr_len = strlen(laddr);
+	if (st.leader != 0 && laddr[0] == '\0')
+		rep->known_leader = false;
+	msg_raft_status_reply_enc(ipc_reply_begin(r, MSG_RAFT_STATUS), rep);
+	ipc_reply_send(r);
+	free(rep);
+}
+
+/* Our own leave: the leader removes us from the configuration (we may be
+ * it), then the agent stops. The last server just stops. */
+static void
+handle_leave(struct raftd *d, struct ipc_req *r)
+{
+	struct raft_config c;
+	struct waiter *w;
+
+	raft_config_get(d->r, false, &c);
+	d->leaving = true;
+	if (raft_config_find(&c, d->id) == NULL || c.n <= 1) {
+		reply_op(r, 0, NULL);
+		d->leave_at_ms = mono_ms() + 300;
+		return;
+	}
+	submit(d, r, MSG_RAFT_OPERATOR, RAFT_OP_REMOVE_PEER, d->cfg.node_id,
+	    strlen(d->cfg.node_id));
+	for (w = d->waiters; w != NULL; w = w->next)
+		if (w->req == r)
+			w->leave = true;
+}
+
+void
+serve_handle(void *arg, struct ipc_req *r)
+{
+	struct raftd *d = arg;
+	struct lerr e;
+
+	if (d->stopping) {
+		ipc_reply_error(r, -LE_UNAVAIL, "raftd is stopping");
+		return;
+	}
+	switch (r->msg.type) {
+	case MSG_RAFT_PROPOSE: {
+		struct msg_raft_propose p;
+
+		if (msg_raft_propose_dec(&r->msg, &p, &e) != 0)
+			fatalx("raft.propose: %s", e.msg);
+		submit(d, r, MSG_RAFT_PROPOSE, 0, p.data, p.data_len);
+		break;
+	}
+	case MSG_RAFT_READ_INDEX: {
+		struct msg_raft_read_index q;
+
+		if (msg_raft_read_index_dec(&r->msg, &q, &e) != 0)
+			fatalx("raft.read_index: %s", e.msg);
+		submit(d, r, MSG_RAFT_READ_INDEX, q.consistency, NULL, 0);
+		break;
+	}
+	case MSG_RAFT_FETCH: {
+		struct msg_raft_fetch f;
+
+		if (msg_raft_fetch_dec(&r->msg, &f, &e) != 0)
+			fatalx("raft.fetch: %s", e.msg);
+		handle_fetch(d, r, &f);
+		break;
+	}
+	case MSG_RAFT_STATUS: {
+		struct msg_admin_req none;
+
+		if (msg_admin_req_dec(&r->msg, &none, &e) != 0)
+			fatalx("raft.status: %s", e.msg);
+		handle_status(d, r);
+		break;
+	}
+	case MSG_RAFT_OPERATOR: {
+		struct msg_raft_operator o;
+
+		if (msg_raft_operator_dec(&r->msg, &o, &e) != 0)
+			fatalx("raft.operator: %s", e.msg);
+		if (o.op == RAFT_OP_LEAVE) {
+			handle_leave(d, r);
+			break;
+		}
+		submit(d, r, MSG_RAFT_OPERATOR, o.op, o.arg, o.arg_len);
+		break;
+	}
+	default:
+		fatalx("unexpected %s on raft.sock",
+		    proto_type_name(r->msg.type));
+	}
+}

@@ -1,0 +1,238 @@
+/* snapshot.c: snapshots as files under <data_dir>/raft/snapshots, named
+ * by the index they cover. kvd writes them (it owns the state); raftd
+ * keeps the latest two, hands their bytes to the core to send to lagging
+ * followers, and writes the ones followers receive. */
+#include "raftd.h"
+#include "log.h"
+#include "log_store.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SNAP_KEEP 2
+#define SNAP_RPC_TIMEOUT_MS 120000
+
+static void
+snap_dir(struct raftd *d, char *out, size_t len)
+{
+	snprintf(out, len, "%s/raft/snapshots", d->cfg.data_dir);
+}
+
+void
+snapshot_path(struct raftd *d, uint64_t index, char *out, size_t len)
+{
+	snprintf(out, len, "%s/raft/snapshots/%020" PRIu64 ".snap",
+	    d->cfg.data_dir, index);
+}
+
+int
+snapshot_load(struct raftd *d, uint64_t index, void **data, size_t *len,
+    struct lerr *e)
+{
+	char path[RAFT_PATH_MAX];
+	struct stat sb;
+	unsigned char *buf;
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	snapshot_path(d, index, path, sizeof(path));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return lerr_set(e, LE_IO, "snapshot %s: %s", path,
+		    strerror(errno));
+	if (fstat(fd, &sb) != 0 || sb.st_size <= 0 ||
+	    (uint64_t)sb.st_size > PROTO_MAX_MSG) {
+		close(fd);
+		return lerr_set(e, LE_CORRUPT, "snapshot %s: bad size", path);
+	}
+	buf = xmalloc((size_t)sb.st_size);
+	while (off < (size_t)sb.st_size &&
+	    (n = read(fd, buf + off, (size_t)sb.st_size - off)) > 0)
+		off += (size_t)n;
+	close(fd);
+	if (off != (size_t)sb.st_size) {
+		free(buf);
+		return lerr_set(e, LE_IO, "snapshot %s: short read", path);
+	}
+	*data = buf;
+	*len = off;
+	return 0;
+}
+
+int
+snapshot_write(struct raftd *d, uint64_t index, const void *data, size_t len,
+    struct lerr *e)
+{
+	char dir[RAFT_PATH_MAX], path[RAFT_PATH_MAX], tmp[RAFT_PATH_MAX + 8];
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	snap_dir(d, dir, sizeof(dir));
+	if (mkdir_p(dir, 0700) != 0)
+		return lerr_set(e, LE_IO, "mkdir %s: %s", dir,
+		    strerror(errno));
+	snapshot_path(d, index, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0)
+		return lerr_set(e, LE_IO, "create %s: %s", tmp,
+		    strerror(errno));
+	while (off < len && (n = write(fd, (const char *)data + off,
+	    len - off)) > 0)
+		off += (size_t)n;
+	if (off != len || (!d->cfg.dev && fsync(fd) != 0)) {
+		close(fd);
+		unlink(tmp);
+		return lerr_set(e, LE_IO, "write %s: %s", tmp,
+		    strerror(errno));
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		unlink(tmp);
+		return lerr_set(e, LE_IO, "rename %s: %s", tmp,
+		    strerror(errno));
+	}
+	fsync_dir_of(path);
+	return 0;
+}
+
+/* Removes all but the newest SNAP_KEEP snapshot files. */
+void
+snapshot_prune(struct raftd *d)
+{
+	char dir[RAFT_PATH_MAX], path[RAFT_PATH_MAX + 300];
+	uint64_t keep[SNAP_KEEP] = { 0 };
+	struct dirent *de;
+	DIR *dh;
+
+	snap_dir(d, dir, sizeof(dir));
+	if ((dh = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(dh)) != NULL) {
+		uint64_t idx;
+		char *end;
+
+		idx = strtoull(de->d_name, &end, 10);
+		if (strcmp(end, ".snap") != 0)
+			continue;
+		for (int i = 0; i < SNAP_KEEP; i++)
+			if (idx > keep[i]) {
+				memmove(keep + i + 1, keep + i,
+				    (SNAP_KEEP - i - 1) * sizeof(keep[0]));
+				keep[i] = idx;
+				break;
+			}
+	}
+	rewinddir(dh);
+	while ((de = readdir(dh)) != NULL) {
+		uint64_t idx;
+		char *end;
+		bool kept = false;
+
+		idx = strtoull(de->d_name, &end, 10);
+		if (strcmp(end, ".snap") != 0 && strcmp(end, ".snap.tmp") != 0)
+			continue;
+		for (int i = 0; i < SNAP_KEEP; i++)
+			kept |= idx == keep[i] && strcmp(end, ".snap") == 0;
+		if (!kept && idx != d->snap_index) {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+	}
+	closedir(dh);
+}
+
+static void
+on_kv_snapshot(void *arg, int rv, struct proto_msg *m)
+{
+	struct raftd *d = arg;
+	struct msg_raft_index_reply rep;
+	char taking[RAFT_PATH_MAX], path[RAFT_PATH_MAX];
+	uint8_t conf[RAFT_MAX_SERVERS * (RAFT_ADDR_MAX + 16) + 8];
+	struct raft_config c;
+	struct lerr e;
+	void *data;
+	size_t len, cl;
+	uint64_t term;
+
+	d->snap_taking = false;
+	if (d->stopping)
+		return;
+	if (rv != 0 || m->type != (MSG_KV_SNAPSHOT | PROTO_REPLY) ||
+	    msg_raft_index_reply_dec(m, &rep, &e) != 0 || rep.code != 0) {
+		log_warnx("kvd could not take a snapshot (%s); will retry",
+		    rv != 0 ? le_strerror(rv) : "error reply");
+		return;
+	}
+	snprintf(taking, sizeof(taking), "%s/raft/snapshots/taking.snap",
+	    d->cfg.data_dir);
+	snapshot_path(d, rep.index, path, sizeof(path));
+	if (rep.index <= d->snap_index || raft_log_term(d->r, rep.index,
+	    &term) != 0) {
+		unlink(taking);
+		return;
+	}
+	if (rename(taking, path) != 0) {
+		log_warn("rename %s", taking);
+		return;
+	}
+	if (snapshot_load(d, rep.index, &data, &len, &e) != 0) {
+		log_warnx("%s", e.msg);
+		return;
+	}
+	/* Metadata first, in the same batch as the compaction the core is
+	 * about to ask for. */
+	raft_config_get(d->r, true, &c);
+	cl = raft_config_encode(&c, conf, sizeof(conf));
+	if (d->batch == NULL)
+		d->batch = store_batch_new(d->store);
+	if (cl > sizeof(conf) || ls_put_snap_meta(d->batch, rep.index, term,
+	    conf, cl) != 0)
+		fatalx("snapshot metadata");
+	d->snap_index = rep.index;
+	d->snap_term = term;
+	raft_snapshot_done(d->r, rep.index, data, len);
+	free(data);
+	log_info("snapshot at index %llu (%zu bytes)",
+	    (unsigned long long)rep.index, len);
+	snapshot_prune(d);
+}
+
+/* The core wants a snapshot at index or later: kvd writes it. */
+void
+snapshot_take(struct raftd *d, uint64_t index)
+{
+	struct msg_kv_snapshot s;
+	struct ipc_call *call;
+	char dir[RAFT_PATH_MAX], taking[RAFT_PATH_MAX];
+
+	d->snap_want = index;
+	if (d->snap_taking || d->kvd_applied < index)
+		return; /* asked again from the tick once kvd catches up */
+	snap_dir(d, dir, sizeof(dir));
+	if (mkdir_p(dir, 0700) != 0) {
+		log_warn("mkdir %s", dir);
+		return;
+	}
+	if ((size_t)snprintf(taking, sizeof(taking), "%s/taking.snap", dir) >=
+	    sizeof(taking)) {
+		log_warnx("snapshot path too long");
+		return;
+	}
+	s.path = taking;
+	s.path_len = strlen(taking);
+	d->snap_taking = true;
+	call = ipc_call_new(d->kvd, MSG_KV_SNAPSHOT);
+	msg_kv_snapshot_enc(ipc_call_writer(call), &s);
+	ipc_call_send_loop(call, SNAP_RPC_TIMEOUT_MS, d->loop, on_kv_snapshot,
+	    d);
+}

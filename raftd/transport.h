@@ -1,0 +1,42 @@
+/* transport.h: messages between servers' raftds over TCP with nng. Each
+ * raftd listens with one pull socket on its server address (-server-port,
+ * 8300) and sends through one push socket per peer address, dialed on
+ * first use and redialed by nng. Sends never block: when a peer is down
+ * or slow and its queue is full the message is dropped and counted;
+ * Raft retransmits. Messages arrive on the loop thread.
+ *
+ * Messages from the network are untrusted: the receiver decodes and
+ * validates them (raft_wire.c) and counts what it drops. */
+#ifndef LICTOR_RAFTD_TRANSPORT_H
+#define LICTOR_RAFTD_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "loop.h"
+
+struct transport;
+
+/* Called on the loop thread with a message's bytes, borrowed for the
+ * call. */
+typedef void (*transport_msg_fn)(void *arg, const void *buf, size_t len);
+
+/* Listens on host:port ("127.0.0.1", 8300). */
+int transport_open(struct transport **out, struct loop *loop,
+    const char *host, int64_t port, transport_msg_fn fn, void *arg,
+    struct lerr *e);
+void transport_close(struct transport *t);
+/* Sends to "host:port"; copies buf. Returns 0, or -LE_UNAVAIL when the
+ * message was dropped (queue full, bad address). */
+int transport_send(struct transport *t, const char *addr, const void *buf,
+    size_t len);
+/* Drops the connection to a peer no longer in the configuration. */
+void transport_forget(struct transport *t, const char *addr);
+
+struct transport_stats {
+	uint64_t sent, dropped, received, peers;
+};
+void transport_stats(struct transport *t, struct transport_stats *st);
+
+#endif
