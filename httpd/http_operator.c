@@ -80,7 +80,7 @@ on_status(void *arg, int rv, struct proto_msg *m)
 			    "\"3\",\"Voter\":%s,\"LastIndex\":%llu}",
 			    leader ? "true" : "false",
 			    s->voter ? "true" : "false",
-			    (unsigned long long)rep->last_index);
+			    (unsigned long long)s->last_index);
 		}
 		sbuf_printf(&b, "],\"Index\":%llu}",
 		    (unsigned long long)rep->commit);

@@ -352,7 +352,8 @@ int msg_raft_entry_dec(const msgpack_object *o, struct msg_raft_entry *out);
 
 /* raft.status: [] -> [code, text, state, term, leader_id, leader_addr,
  * commit, applied, last_index, known_leader, last_contact_ms, servers]
- * with servers [id, node, address, voter]. */
+ * with servers [id, node, address, voter, last_index] (a follower's
+ * last_index as the leader knows it; 0 when this server does not). */
 #define RAFT_STATUS_MAX_SERVERS 64
 struct msg_raft_server {
 	const char *id;
@@ -362,6 +363,7 @@ struct msg_raft_server {
 	const char *address;
 	size_t address_len;
 	bool voter;
+	uint64_t last_index;
 };
 struct msg_raft_status_reply {
 	int32_t code;

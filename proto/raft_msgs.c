@@ -326,11 +326,12 @@ msg_raft_status_reply_enc(struct mpw *w,
 	for (uint32_t i = 0; i < in->n_servers; i++) {
 		const struct msg_raft_server *s = &in->servers[i];
 
-		mpw_array(w, 4);
+		mpw_array(w, 5);
 		enc_text(w, s->id, s->id_len);
 		enc_text(w, s->node, s->node_len);
 		enc_text(w, s->address, s->address_len);
 		mpw_bool(w, s->voter);
+		mpw_u64(w, s->last_index);
 	}
 }
 
@@ -361,11 +362,12 @@ msg_raft_status_reply_dec(const struct proto_msg *m,
 		struct msg_raft_server *s = &out->servers[i];
 		struct rd q;
 
-		rd_open(&q, &srv[i], 4, "raft server", e);
+		rd_open(&q, &srv[i], 5, "raft server", e);
 		rd_str(&q, ID_MAX, &s->id, &s->id_len);
 		rd_str(&q, ID_MAX, &s->node, &s->node_len);
 		rd_str(&q, ADDR_MAX, &s->address, &s->address_len);
 		rd_bool(&q, &s->voter);
+		rd_u64(&q, &s->last_index);
 		if (rd_end(&q) != 0)
 			return q.err;
 	}

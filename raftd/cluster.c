@@ -411,3 +411,16 @@ cluster_op(struct raftd *d, uint32_t op, const char *arg, size_t arg_len,
 	}
 	return -LE_INVAL;
 }
+
+/* A server's address from what greetings taught us: a server that is not
+ * in our configuration yet (we are new, or it is) still gets answers. */
+bool
+cluster_addr_of(struct raftd *d, uint64_t id, char *out, size_t len)
+{
+	for (size_t i = 0; i < d->nknown; i++)
+		if (node_id_of(d->known[i].uuid) == id) {
+			snprintf(out, len, "%s", d->known[i].addr);
+			return true;
+		}
+	return false;
+}

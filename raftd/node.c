@@ -101,16 +101,19 @@ node_leader_addr(struct raftd *d, char *out, size_t len)
 	return out[0] != '\0';
 }
 
+/* How long kvd may answer default reads from its own state. The core
+ * says whether the lease holds now; kvd is told a horizon short enough
+ * that the lease (90% of the election timeout after a quorum round) plus
+ * the horizon stays under the shortest election timeout of the
+ * followers, and is told again before it runs out (serve_fetch_check). */
 uint64_t
 node_lease_ms(struct raftd *d)
 {
 	uint64_t idx;
 
-	/* The core answers "held now"; kvd is told a short horizon and
-	 * hears again whenever it changes (serve_fetch_check). */
 	if (raft_lease_read(d->r, &idx) != 0)
 		return 0;
-	return d->r != NULL ? RAFTD_TICK_MS * 5 : 0;
+	return RAFTD_LEASE_HORIZON_MS;
 }
 
 void
@@ -155,12 +158,10 @@ op_send(void *ctx, const struct raft_msg *m)
 	struct mpw out;
 
 	raft_config_get(d->r, false, &c);
-	if ((s = raft_config_find(&c, m->to)) == NULL) {
-		/* A server being added is in the latest configuration; one
-		 * that is not is unreachable by design. */
-		return;
-	}
-	node_server_addr(s, addr, sizeof(addr));
+	if ((s = raft_config_find(&c, m->to)) != NULL)
+		node_server_addr(s, addr, sizeof(addr));
+	else if (!cluster_addr_of(d, m->to, addr, sizeof(addr)))
+		return; /* a server we know nothing of: unreachable */
 	switch (m->type) {
 	case RAFT_MSG_VOTE:
 	case RAFT_MSG_PREVOTE:

@@ -26,6 +26,7 @@
 
 #define RAFTD_TICK_MS 20
 #define RAFTD_HOLD_MS 5000	/* how long a request waits for a leader */
+#define RAFTD_LEASE_HORIZON_MS 40 /* see node_lease_ms */
 
 struct waiter;		/* a request waiting on the core: serve.c */
 struct known_server;	/* cluster.c */
@@ -128,6 +129,7 @@ void serve_fwd_reply_in(struct raftd *d, const struct rw_msg *m);
 void cluster_start(struct raftd *d);
 void cluster_tick(struct raftd *d);
 void cluster_hello_in(struct raftd *d, const struct rw_msg *m);
+bool cluster_addr_of(struct raftd *d, uint64_t id, char *out, size_t len);
 /* The leader's membership chores: add servers that asked, promote
  * caught-up non-voters. */
 void cluster_leader_tick(struct raftd *d);

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #define FETCH_MAX_ENTRIES 4096
-#define LEASE_HORIZON_MS 40	/* what kvd is told a held lease lasts */
 #define LEASE_REFRESH_MS 20	/* re-answer kvd when this little is left */
 
 enum wkind {
@@ -610,6 +609,15 @@ handle_status(struct raftd *d, struct ipc_req *r)
 		s->address = addrs[i];
 		s->address_len = strlen(addrs[i]);
 		s->voter = c.servers[i].role == RAFT_VOTER;
+		if (c.servers[i].id == d->id) {
+			s->last_index = st.last_index;
+		} else {
+			uint64_t match, contact;
+
+			if (raft_progress(d->r, c.servers[i].id, &match,
+			    &contact) == 0)
+				s->last_index = match;
+		}
 		if (c.servers[i].id == st.leader) {
 			snprintf(lid, sizeof(lid), "%s", ids[i]);
 			snprintf(laddr, sizeof(laddr), "%s", addrs[i]);

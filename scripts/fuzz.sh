@@ -9,8 +9,8 @@ bash scripts/install-deps.sh
   -Db_sanitize=address,undefined -Db_lundef=false \
   -Dc_args=-fsanitize=fuzzer-no-link
 ninja -C build-fuzz
-for t in proto config http_query; do
-  corpus=tests/fuzz/corpus/${t%%_*}
+for t in proto config http_query raft_wire; do
+  corpus=tests/fuzz/corpus/$t
   work=$(mktemp -d)
   cp -r "$corpus"/. "$work"/
   echo "== fuzz_$t for ${secs}s"

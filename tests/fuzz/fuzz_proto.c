@@ -23,6 +23,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct msg_admin_reply arr;
 		struct msg_ctl_status_reply cs;
 		struct msg_error er;
+		struct msg_kv_snapshot ks;
+		struct msg_raft_propose rp;
+		struct msg_raft_index_reply ri;
+		struct msg_raft_read_index rr2;
+		struct msg_raft_fetch rf;
+		struct msg_raft_fetch_reply rfr;
+		struct msg_raft_status_reply rs;
+		struct msg_raft_operator ro;
 	} u;
 
 	if (proto_decode(data, size, &m, &e) != 0)
@@ -54,6 +62,48 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case MSG_CTL_STATUS | PROTO_REPLY:
 		(void)msg_ctl_status_reply_dec(&m, &u.cs, &e);
+		break;
+	case MSG_KV_SNAPSHOT:
+		(void)msg_kv_snapshot_dec(&m, &u.ks, &e);
+		break;
+	case MSG_RAFT_PROPOSE:
+		if (msg_raft_propose_dec(&m, &u.rp, &e) == 0) {
+			struct proto_obj o;
+			struct msg_sm_cmd c;
+
+			/* A proposal's bytes are a state machine command. */
+			if (proto_obj_decode(u.rp.data, u.rp.data_len, &o,
+			    &e) == 0)
+				(void)msg_sm_cmd_dec(o.root, &c, &e);
+			proto_obj_free(&o);
+		}
+		break;
+	case MSG_KV_SNAPSHOT | PROTO_REPLY:
+	case MSG_RAFT_PROPOSE | PROTO_REPLY:
+	case MSG_RAFT_READ_INDEX | PROTO_REPLY:
+		(void)msg_raft_index_reply_dec(&m, &u.ri, &e);
+		break;
+	case MSG_RAFT_READ_INDEX:
+		(void)msg_raft_read_index_dec(&m, &u.rr2, &e);
+		break;
+	case MSG_RAFT_FETCH:
+		(void)msg_raft_fetch_dec(&m, &u.rf, &e);
+		break;
+	case MSG_RAFT_FETCH | PROTO_REPLY:
+		if (msg_raft_fetch_reply_dec(&m, &u.rfr, &e) == 0) {
+			for (uint32_t i = 0; i < u.rfr.n_entries; i++) {
+				struct msg_raft_entry ent;
+
+				(void)msg_raft_entry_dec(&u.rfr.entries[i],
+				    &ent);
+			}
+		}
+		break;
+	case MSG_RAFT_STATUS | PROTO_REPLY:
+		(void)msg_raft_status_reply_dec(&m, &u.rs, &e);
+		break;
+	case MSG_RAFT_OPERATOR:
+		(void)msg_raft_operator_dec(&m, &u.ro, &e);
 		break;
 	case MSG_ERROR | PROTO_REPLY:
 		(void)msg_error_dec(&m, &u.er, &e);
