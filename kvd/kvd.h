@@ -54,6 +54,7 @@ struct kvd {
 	uint64_t seq;
 	struct pending_write *pw_head, *pw_tail;
 	size_t npending;
+	size_t nqueued;			/* pending, not yet proposed */
 	/* the apply loop: one raft.fetch outstanding at a time */
 	bool fetching;
 	struct loop_timer *fetch_retry;
@@ -84,6 +85,7 @@ void kvd_serve_read(struct kvd *k, struct ipc_req *r,
 void kvd_write(struct kvd *k, struct ipc_req *r,
     const struct msg_kv_write *w);
 void kvd_propose_internal(struct kvd *k, const struct msg_kv_write *w);
+void kvd_propose_flush(void *arg);	/* the loop's idle hook */
 /* The entry at index carried our command seq: its Consul result. */
 void kvd_write_applied(struct kvd *k, uint64_t seq, uint64_t index,
     int code, bool result);

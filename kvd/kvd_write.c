@@ -1,10 +1,12 @@
 /* kvd_write.c: the write path. A write from httpd is checked, wrapped as
  * a state machine command tagged with (our boot id, a sequence number)
- * and proposed to raftd. It is answered when kvd applies the entry that
- * carries it (kvd_raft.c), with Consul's result for it, after the batch
- * holding it is committed; or with an error if raftd says the proposal
- * failed. The order of the two (raftd's reply, the apply) does not
- * matter: the pending write lives until both have happened. */
+ * and proposed to raftd; the writes of one loop turn go in one proposal
+ * (a batch of entries: one message each way instead of one per write).
+ * A write is answered when kvd applies the entry that carries it
+ * (kvd_raft.c), with Consul's result for it, after the batch holding it
+ * is committed; or with an error if raftd says the proposal failed. The
+ * order of the two (raftd's reply, the apply) does not matter: the
+ * pending write lives until both have happened. */
 #include "kvd.h"
 #include "gotime.h"
 #include "log.h"
@@ -18,6 +20,13 @@
  * error (raftd will still hand it over; the client just stops waiting). */
 #define APPLY_TIMEOUT_MS 30000
 #define TOMBSTONE_GRANULARITY_MS 30000
+#define PROPOSE_BATCH_BYTES (4u << 20)
+
+struct propose_batch {
+	struct kvd *k;
+	size_t n;
+	struct pending_write **pw;
+};
 
 struct pending_write {
 	struct pending_write *next, *prev;
@@ -26,11 +35,14 @@ struct pending_write {
 	uint64_t seq;
 	uint64_t since_ms;
 	bool linked;		/* on k's pending list */
+	bool queued;		/* waiting for the turn's proposal */
 	bool reply_seen;	/* raftd answered the proposal */
 	bool applied;		/* applied; answer at the next flush */
 	bool result;
 	int code;
 	uint64_t index;
+	void *cmd;		/* the encoded command (a bin), until sent */
+	size_t wlen;
 };
 
 static void
@@ -75,78 +87,137 @@ pw_answer(struct kvd *k, struct pending_write *pw, int code,
 		pw->req = NULL;
 	}
 	pw_unlink(k, pw);
+	if (pw->queued) {
+		/* Never sent: no reply will come for it. */
+		pw->queued = false;
+		k->nqueued--;
+		free(pw->cmd);
+		pw->reply_seen = true;
+	}
 	if (pw->reply_seen)
 		free(pw);
 }
 
+/* raftd's answer for a whole batch: an error fails every write in it
+ * that has not been applied; success leaves them to the apply. */
 static void
 on_propose_reply(void *arg, int rv, struct proto_msg *m)
 {
-	struct pending_write *pw = arg;
-	struct kvd *k = pw->k;
-	struct msg_raft_index_reply rep;
+	struct propose_batch *b = arg;
+	struct kvd *k = b->k;
+	struct msg_raft_index_reply rep = { 0 };
 	struct lerr e;
+	const char *text = NULL;
+	int code = 0;
 
-	pw->reply_seen = true;
-	if (!pw->linked) {
-		free(pw); /* answered already */
-		return;
-	}
 	if (rv == 0 && m->type == (MSG_ERROR | PROTO_REPLY)) {
 		struct msg_error me;
 
 		if (msg_error_dec(m, &me, &e) != 0)
 			fatalx("raft.propose: bad error reply: %s", e.msg);
-		k->st.propose_errors++;
-		pw_answer(k, pw, me.code, NULL);
-		return;
+		code = me.code;
+	} else if (rv == 0) {
+		if (msg_raft_index_reply_dec(m, &rep, &e) != 0)
+			fatalx("raft.propose reply from raftd: %s", e.msg);
+		code = rep.code;
+	} else {
+		code = rv == -LE_CLOSED || rv == -LE_MALFORMED ?
+		    -LE_UNAVAIL : rv;
+		text = "raftd is not available";
 	}
-	if (rv == 0 && msg_raft_index_reply_dec(m, &rep, &e) != 0)
-		fatalx("raft.propose reply from raftd: %s", e.msg);
-	if (rv != 0 || rep.code != 0) {
-		int code = rv != 0 ? rv : rep.code;
+	if (code != 0)
+		k->st.propose_errors++;
+	for (size_t i = 0; i < b->n; i++) {
+		struct pending_write *pw = b->pw[i];
 
-		k->st.propose_errors++;
-		if (code == -LE_CLOSED || code == -LE_MALFORMED)
-			code = -LE_UNAVAIL;
-		pw_answer(k, pw, code, rv != 0 ? "raftd is not available" :
-		    NULL);
-		return;
+		pw->reply_seen = true;
+		if (!pw->linked) {
+			free(pw); /* answered already */
+			continue;
+		}
+		if (code != 0)
+			pw_answer(k, pw, code, text);
+		else if (kv_state_applied(k->kv) >= rep.index &&
+		    !pw->applied) {
+			/* Its entry went by without our command in it. */
+			log_warnx("proposal %llu committed by %llu but not "
+			    "applied", (unsigned long long)pw->seq,
+			    (unsigned long long)rep.index);
+			pw_answer(k, pw, -LE_LOST, NULL);
+		}
 	}
-	/* Committed at rep.index: the apply answers it, unless it already
-	 * went by without our command in it. */
-	if (kv_state_applied(k->kv) >= rep.index && !pw->applied) {
-		log_warnx("proposal %llu committed at %llu but not applied "
-		    "there", (unsigned long long)pw->seq,
-		    (unsigned long long)rep.index);
-		pw_answer(k, pw, -LE_LOST, NULL);
-	}
+	free(b->pw);
+	free(b);
 }
 
 static void
-propose(struct kvd *k, const struct msg_kv_write *w, struct pending_write *pw)
+encode_cmd(struct kvd *k, struct mpw *out, const struct msg_kv_write *w,
+    uint64_t seq)
 {
 	struct msg_sm_cmd cmd = { .type = SMC_KV, .kv = *w };
-	struct ipc_call *call;
 	struct mpw data;
-	struct mpw *out;
 
-	cmd.origin = pw != NULL ? k->boot : 0;
-	cmd.seq = pw != NULL ? pw->seq : 0;
+	cmd.origin = seq != 0 ? k->boot : 0;
+	cmd.seq = seq;
 	mpw_init(&data);
 	msg_sm_cmd_enc(&data, &cmd);
-	call = ipc_call_new(k->raft, MSG_RAFT_PROPOSE);
-	out = ipc_call_writer(call);
-	mpw_array(out, 1);
 	mpw_bin(out, mpw_data(&data), mpw_len(&data));
 	mpw_free(&data);
+}
+
+/* Sends one proposal: the batch blob (an array of commands). */
+static void
+send_proposal(struct kvd *k, struct mpw *blob, struct propose_batch *b)
+{
+	struct ipc_call *call = ipc_call_new(k->raft, MSG_RAFT_PROPOSE);
+	struct mpw *out = ipc_call_writer(call);
+
+	mpw_array(out, 1);
+	mpw_bin(out, mpw_data(blob), mpw_len(blob));
 	k->st.proposals++;
-	if (pw != NULL)
-		ipc_call_send_loop(call, PROPOSE_TIMEOUT_MS, k->loop,
-		    on_propose_reply, pw);
-	else
-		ipc_call_send_loop(call, PROPOSE_TIMEOUT_MS, k->loop,
-		    NULL, NULL);
+	ipc_call_send_loop(call, PROPOSE_TIMEOUT_MS, k->loop,
+	    b != NULL ? on_propose_reply : NULL, b);
+}
+
+/* The loop's idle hook: every write queued this turn, in one proposal
+ * (or a few, past PROPOSE_BATCH_BYTES or RAFT_BATCH_MAX). */
+void
+kvd_propose_flush(void *arg)
+{
+	struct kvd *k = arg;
+	struct pending_write *pw;
+
+	while (k->nqueued > 0) {
+		struct propose_batch *b = xcalloc(1, sizeof(*b));
+		struct mpw blob;
+		size_t n = 0, bytes = 0;
+
+		b->k = k;
+		b->pw = xcalloc(k->nqueued < RAFT_BATCH_MAX ? k->nqueued :
+		    RAFT_BATCH_MAX, sizeof(*b->pw));
+		for (pw = k->pw_head; pw != NULL && n < RAFT_BATCH_MAX;
+		    pw = pw->next) {
+			if (!pw->queued)
+				continue;
+			if (n > 0 && bytes + pw->wlen > PROPOSE_BATCH_BYTES)
+				break;
+			bytes += pw->wlen;
+			b->pw[n++] = pw;
+		}
+		mpw_init(&blob);
+		mpw_array(&blob, (uint32_t)n);
+		for (size_t i = 0; i < n; i++) {
+			pw = b->pw[i];
+			mpw_raw(&blob, pw->cmd, pw->wlen);
+			free(pw->cmd);
+			pw->cmd = NULL;
+			pw->queued = false;
+		}
+		k->nqueued -= n;
+		b->n = n;
+		send_proposal(k, &blob, b);
+		mpw_free(&blob);
+	}
 }
 
 void
@@ -190,13 +261,32 @@ kvd_write(struct kvd *k, struct ipc_req *r, const struct msg_kv_write *w)
 		k->pw_head = pw;
 	k->pw_tail = pw;
 	k->npending++;
-	propose(k, w, pw);
+	{
+		struct mpw c;
+
+		mpw_init(&c);
+		encode_cmd(k, &c, w, pw->seq);
+		pw->wlen = mpw_len(&c);
+		pw->cmd = xmalloc(pw->wlen);
+		memcpy(pw->cmd, mpw_data(&c), pw->wlen);
+		mpw_free(&c);
+	}
+	pw->queued = true;
+	k->nqueued++;
 }
 
+/* Commands of kvd's own (tombstone reaping): proposed alone, answered to
+ * nobody. */
 void
 kvd_propose_internal(struct kvd *k, const struct msg_kv_write *w)
 {
-	propose(k, w, NULL);
+	struct mpw blob;
+
+	mpw_init(&blob);
+	mpw_array(&blob, 1);
+	encode_cmd(k, &blob, w, 0);
+	send_proposal(k, &blob, NULL);
+	mpw_free(&blob);
 }
 
 void

@@ -119,6 +119,7 @@ main(int argc, char **argv)
 		fatalx("kv state: %s", e.msg);
 	k.watch = kv_watch_new(&k);
 	k.fetch_retry = loop_timer_new(k.loop, kvd_fetch_retry, &k);
+	loop_set_idle(k.loop, kvd_propose_flush, &k);
 	k.cron = loop_timer_new(k.loop, kvd_cron, &k);
 	loop_timer_arm(k.cron, 1000);
 	if (kv_tombstone_count(k.kv) > 0) {

@@ -263,7 +263,11 @@ int msg_sm_cmd_dec(const msgpack_object *o, struct msg_sm_cmd *out,
 #define RAFT_ENTRY_MAX (KV_MAX_VALUE_WIRE + 65536)
 #define RAFT_PATH_MAX 1024
 
-/* raft.propose: [data] -> msg_raft_index_reply when committed. */
+/* raft.propose: [data] -> msg_raft_index_reply once the last entry of
+ * the batch committed (index = its index). data is a batch: a msgpack
+ * array of 1..RAFT_BATCH_MAX bins, each a state machine command that
+ * becomes one Raft entry. raftd forwards the batch to the leader as is. */
+#define RAFT_BATCH_MAX 4096
 struct msg_raft_propose {
 	const void *data;
 	size_t data_len;
@@ -271,6 +275,11 @@ struct msg_raft_propose {
 void msg_raft_propose_enc(struct mpw *w, const struct msg_raft_propose *in);
 int msg_raft_propose_dec(const struct proto_msg *m,
     struct msg_raft_propose *out, struct lerr *e);
+/* Opens a batch: *n commands, read with msg_raft_batch_item. */
+int msg_raft_batch_open(const void *buf, size_t len, struct proto_obj *o,
+    uint32_t *n, struct lerr *e);
+int msg_raft_batch_item(const struct proto_obj *o, uint32_t i,
+    const void **data, size_t *len);
 
 /* The reply of propose, read_index and kv.snapshot:
  * [code, text, index, known_leader, last_contact_ms]. */

@@ -150,12 +150,41 @@ msg_raft_propose_dec(const struct proto_msg *m, struct msg_raft_propose *out,
 
 	memset(out, 0, sizeof(*out));
 	rd_open(&r, m->payload, 1, "raft.propose", e);
-	rd_bin(&r, RAFT_ENTRY_MAX, &out->data, &out->data_len);
+	rd_bin(&r, MP_MAX_BIN, &out->data, &out->data_len);
 	if (rd_end(&r) != 0)
 		return r.err;
 	if (out->data_len == 0)
 		return lerr_set(e, LE_MALFORMED, "raft.propose: empty data");
 	return 0;
+}
+
+int
+msg_raft_batch_open(const void *buf, size_t len, struct proto_obj *o,
+    uint32_t *n, struct lerr *e)
+{
+	const msgpack_object *it;
+	const void *d;
+	size_t dl;
+	int rv;
+
+	if ((rv = proto_obj_decode(buf, len, o, e)) != 0)
+		return rv;
+	if (mp_get_array(o->root, 1, RAFT_BATCH_MAX, &it, n) != 0)
+		return lerr_set(e, LE_MALFORMED, "proposal: not a batch");
+	for (uint32_t i = 0; i < *n; i++)
+		if (mp_get_bin(&it[i], RAFT_ENTRY_MAX, &d, &dl) != 0 ||
+		    dl == 0)
+			return lerr_set(e, LE_MALFORMED,
+			    "proposal: command %u is not a bin", i);
+	return 0;
+}
+
+int
+msg_raft_batch_item(const struct proto_obj *o, uint32_t i, const void **data,
+    size_t *len)
+{
+	return mp_get_bin(&o->root->via.array.ptr[i], RAFT_ENTRY_MAX, data,
+	    len);
 }
 
 void

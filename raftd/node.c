@@ -411,6 +411,8 @@ node_flush(void *arg)
 {
 	struct raftd *d = arg;
 
+	/* Whatever this turn committed, kvd hears of now. */
+	serve_fetch_check(d);
 	if (d->batch == NULL)
 		return;
 	d->st.persist_batches++;

@@ -151,6 +151,42 @@ answer_remote(struct raftd *d, struct waiter *w, int code, const char *text,
 
 /* ---- dispatch: leader does it, follower forwards, else hold ---- */
 
+/* Appends a proposal's batch of commands; *last is the last entry's
+ * index, whose commit answers the whole batch. */
+static int
+propose_batch(struct raftd *d, const void *blob, size_t len, uint64_t *last,
+    uint64_t *term)
+{
+	struct raft_entry ents[64], *e = ents;
+	struct proto_obj o;
+	struct lerr err;
+	uint64_t first = 0;
+	uint32_t n = 0;
+	int rv;
+
+	if ((rv = msg_raft_batch_open(blob, len, &o, &n, &err)) != 0) {
+		proto_obj_free(&o);
+		log_warnx("proposal refused: %s", err.msg);
+		return rv;
+	}
+	if (n > sizeof(ents) / sizeof(ents[0]))
+		e = xcalloc(n, sizeof(*e));
+	for (uint32_t i = 0; i < n; i++) {
+		memset(&e[i], 0, sizeof(e[i]));
+		e[i].type = RAFT_ENTRY_NORMAL;
+		(void)msg_raft_batch_item(&o, i, &e[i].data, &e[i].len);
+	}
+	rv = raft_propose_batch(d->r, e, n, &first, term);
+	if (rv == 0) {
+		*last = first + n - 1;
+		d->st.proposals += n;
+	}
+	if (e != ents)
+		free(e);
+	proto_obj_free(&o);
+	return rv;
+}
+
 static void dispatch(struct raftd *d, struct waiter *w);
 
 static bool
@@ -191,9 +227,8 @@ dispatch(struct raftd *d, struct waiter *w)
 	if (is_leader(d)) {
 		switch (w->what) {
 		case MSG_RAFT_PROPOSE:
-			d->st.proposals++;
-			rv = raft_propose(d->r, RAFT_ENTRY_NORMAL, w->data,
-			    w->len, &w->index, &w->term);
+			rv = propose_batch(d, w->data, w->len, &w->index,
+			    &w->term);
 			if (rv != 0) {
 				d->st.proposals_failed++;
 				answer_local(d, w, rv, NULL, 0);
@@ -410,9 +445,8 @@ serve_fwd_in(struct raftd *d, const struct rw_msg *m)
 	switch (m->type) {
 	case RW_FWD_PROPOSE:
 		w->id = f->req_id;
-		d->st.proposals++;
-		rv = raft_propose(d->r, RAFT_ENTRY_NORMAL, f->data,
-		    f->data_len, &w->index, &w->term);
+		rv = propose_batch(d, f->data, f->data_len, &w->index,
+		    &w->term);
 		if (rv != 0)
 			answer_remote(d, w, rv, NULL, 0);
 		return;

@@ -68,13 +68,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case MSG_RAFT_PROPOSE:
 		if (msg_raft_propose_dec(&m, &u.rp, &e) == 0) {
-			struct proto_obj o;
-			struct msg_sm_cmd c;
+			struct proto_obj o, c;
+			struct msg_sm_cmd cmd;
+			const void *d;
+			size_t dl;
+			uint32_t n;
 
-			/* A proposal's bytes are a state machine command. */
-			if (proto_obj_decode(u.rp.data, u.rp.data_len, &o,
-			    &e) == 0)
-				(void)msg_sm_cmd_dec(o.root, &c, &e);
+			/* A proposal is a batch of state machine commands. */
+			if (msg_raft_batch_open(u.rp.data, u.rp.data_len, &o,
+			    &n, &e) == 0) {
+				for (uint32_t i = 0; i < n; i++) {
+					if (msg_raft_batch_item(&o, i, &d,
+					    &dl) != 0)
+						continue;
+					if (proto_obj_decode(d, dl, &c, &e) ==
+					    0)
+						(void)msg_sm_cmd_dec(c.root,
+						    &cmd, &e);
+					proto_obj_free(&c);
+				}
+			}
 			proto_obj_free(&o);
 		}
 		break;

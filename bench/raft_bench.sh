@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# bench/raft_bench.sh: durable PUT throughput and latency of a 3-server
+# lictor cluster next to a 3-member etcd cluster (Debian's etcd-server,
+# its v3 JSON gateway), in the same run, at 1, 16 and 64 concurrent
+# clients, then failover: SIGKILL of each cluster's leader and the time
+# to the first acknowledged write. A benchmark, not a test: it prints
+# figures and fails only if something could not run.
+#
+#   bash bench/raft_bench.sh [-d SECONDS] [-c "1 16 64"]
+#
+# Environment: LICTOR_BUILD_DIR (default <repo>/build), NKEYS (10000),
+# VSIZE (256), DURATION (10). Everything listens on loopback with random
+# ports and keeps its data in one temporary directory; every process is
+# stopped by pid at exit and the directory removed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+BUILD=${LICTOR_BUILD_DIR:-$root/build}
+LICTOR=$BUILD/init/lictor
+PY=/usr/bin/python3
+LIB=$here/kv_bench_lib.py
+RLIB=$here/raft_bench_lib.py
+DURATION=${DURATION:-10}
+NKEYS=${NKEYS:-10000}
+VSIZE=${VSIZE:-256}
+CONNS_LIST="1 16 64"
+
+while getopts "d:c:h" o; do
+	case $o in
+	d) DURATION=${OPTARG%s} ;;
+	c) CONNS_LIST=$OPTARG ;;
+	*) sed -n '2,14p' "$0"; exit 2 ;;
+	esac
+done
+case $DURATION in ''|*[!0-9]*) echo "duration must be whole seconds" >&2; exit 2 ;; esac
+
+[ -x "$LICTOR" ] || { echo "no lictor binary at $LICTOR: build first" >&2; exit 1; }
+for t in wrk etcd; do
+	if ! command -v $t >/dev/null && [ "$(id -u)" = 0 ]; then
+		apt-get install -y wrk etcd-server >/dev/null
+	fi
+	command -v $t >/dev/null || { echo "$t is missing (bash scripts/install-deps.sh --bench)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/lictor-raft-bench.XXXXXX)
+lpids=() epids=()
+
+stop_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 1 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? p
+	trap - EXIT INT TERM
+	for p in "${lpids[@]}" "${epids[@]}"; do stop_pid "$p"; done
+	if [ $rc -ne 0 ]; then
+		for f in "$tmp"/*.log; do
+			[ -f "$f" ] || continue
+			echo "---- $f (tail) ----" >&2
+			tail -n 20 "$f" >&2 || true
+		done
+	fi
+	rm -rf "$tmp"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# 3 lictor servers x 5 ports, 3 etcd members x 2 ports
+read -r -a P <<<"$($PY "$LIB" ports 21)"
+laddrs=() eaddrs=()
+join=127.0.0.1:${P[2]}
+for i in 0 1 2; do
+	b=$((i * 5))
+	"$LICTOR" agent -server -bootstrap-expect 3 -retry-join "$join" \
+		-data-dir "$tmp/l$i" -node "bench$i" -bind 127.0.0.1 \
+		-client 127.0.0.1 -http-port "${P[b]}" -dns-port "${P[b + 1]}" \
+		-server-port "${P[b + 2]}" -serf-lan-port "${P[b + 3]}" \
+		-serf-wan-port "${P[b + 4]}" -log-level warn \
+		>"$tmp/lictor$i.log" 2>&1 &
+	lpids+=($!)
+	laddrs+=("127.0.0.1:${P[b]}")
+done
+cluster=""
+for i in 0 1 2; do
+	cluster+="${cluster:+,}e$i=http://127.0.0.1:${P[15 + i * 2 + 1]}"
+done
+for i in 0 1 2; do
+	c=127.0.0.1:${P[15 + i * 2]} p=127.0.0.1:${P[15 + i * 2 + 1]}
+	etcd --name "e$i" --data-dir "$tmp/e$i" \
+		--listen-client-urls "http://$c" --advertise-client-urls "http://$c" \
+		--listen-peer-urls "http://$p" --initial-advertise-peer-urls "http://$p" \
+		--initial-cluster "$cluster" --initial-cluster-state new \
+		--initial-cluster-token bench --logger zap --log-level warn \
+		>"$tmp/etcd$i.log" 2>&1 &
+	epids+=($!)
+	eaddrs+=("$c")
+done
+
+echo "machine: $(nproc) CPUs, $(uname -sr)"
+echo "lictor:  $("$LICTOR" version | head -1)"
+echo "etcd:    $(etcd --version 2>/dev/null | head -1)"
+for i in 0 1 2; do
+	$PY "$LIB" wait lictor "${laddrs[i]}" --timeout 60 --pid "${lpids[i]}"
+	$PY "$LIB" wait etcd "${eaddrs[i]}" --timeout 60 --pid "${epids[i]}"
+done
+ll=$($PY "$RLIB" leader lictor "${laddrs[@]}")
+el=$($PY "$RLIB" leader etcd "${eaddrs[@]}")
+echo "leaders: lictor ${laddrs[ll]}, etcd ${eaddrs[el]}"
+$PY "$LIB" preload lictor "${laddrs[ll]}" --keys "$NKEYS" --size "$VSIZE"
+$PY "$LIB" preload etcd "${eaddrs[el]}" --keys "$NKEYS" --size "$VSIZE"
+
+results=$tmp/results
+echo "INFO nkeys=$NKEYS vsize=$VSIZE duration=$DURATION conns_list=$(echo $CONNS_LIST | tr ' ' ,)" >"$results"
+for c in $CONNS_LIST; do
+	t=2; [ "$c" -lt 2 ] && t=1
+	for target in lictor etcd; do
+		if [ $target = lictor ]; then addr=${laddrs[ll]}; else addr=${eaddrs[el]}; fi
+		out=$tmp/wrk-$target-$c.out
+		echo "wrk: PUT x $c against $target ..."
+		BENCH_TARGET=$target BENCH_OP=PUT BENCH_KEYS=$NKEYS BENCH_VSIZE=$VSIZE \
+			timeout $((DURATION + 60)) wrk -t$t -c"$c" -d"${DURATION}s" \
+			--timeout 5s -s "$here/wrk_kv.lua" "http://$addr" >"$out" 2>&1 || {
+			echo "wrk failed for $target:" >&2; cat "$out" >&2; exit 1; }
+		grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT conns=$c /" >>"$results"
+	done
+done
+
+# the lictor leader agent: init and its daemons
+lk=(${lpids[ll]} $(pgrep -P "${lpids[ll]}" || true))
+echo "failover: SIGKILL of the lictor leader (pids ${lk[*]}) ..."
+fl=$($PY "$RLIB" failover lictor --addrs "${laddrs[@]}" --pids "${lk[@]}" --leader "$ll")
+echo "failover: SIGKILL of the etcd leader (pid ${epids[el]}) ..."
+fe=$($PY "$RLIB" failover etcd --addrs "${eaddrs[@]}" --pids "${epids[el]}" --leader "$el")
+echo "INFO failover_lictor=$fl failover_etcd=$fe" >>"$results"
+$PY "$RLIB" report "$results"
