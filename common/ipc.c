@@ -371,6 +371,7 @@ struct ipc_client {
 	int pool_n;
 	bool closed;		/* ipc_client_close was called */
 	int live;		/* calls not yet recycled; under pool_mu */
+	int posted;		/* of those, finished and queued on a loop */
 };
 
 enum call_state { CALL_SEND, CALL_RECV };
@@ -468,6 +469,20 @@ ipc_client_close(struct ipc_client *c)
 	if (c == NULL)
 		return;
 	nng_close(c->sock);
+	/* Closing fails the calls in flight, but their callbacks run on
+	 * nng's threads a little later: wait for them (bounded), so nothing
+	 * they hold outlives the process. Calls already queued on a loop are
+	 * delivered by the owner's loop_drain. */
+	for (int i = 0; i < 2000; i++) {
+		int busy;
+
+		pthread_mutex_lock(&c->pool_mu);
+		busy = c->live - c->posted;
+		pthread_mutex_unlock(&c->pool_mu);
+		if (busy <= 0)
+			break;
+		usleep(1000);
+	}
 	pthread_mutex_lock(&c->pool_mu);
 	c->closed = true;
 	client_release_locked(c);
@@ -556,6 +571,9 @@ call_deliver(void *arg)
 	struct ipc_call *call = arg;
 	int rv = call->rv;
 
+	pthread_mutex_lock(&call->c->pool_mu);
+	call->c->posted--;
+	pthread_mutex_unlock(&call->c->pool_mu);
 	if (call->fn != NULL)
 		call->fn(call->arg, rv, call->has_reply ? &call->reply : NULL);
 	if (call->has_reply)
@@ -572,6 +590,9 @@ call_finish(struct ipc_call *call, int rv, struct proto_msg *reply)
 		call->has_reply = reply != NULL;
 		if (reply != NULL)
 			call->reply = *reply; /* still borrows call->m */
+		pthread_mutex_lock(&call->c->pool_mu);
+		call->c->posted++;
+		pthread_mutex_unlock(&call->c->pool_mu);
 		loop_post(call->loop, call_deliver, call);
 		return;
 	}

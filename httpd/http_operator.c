@@ -95,9 +95,13 @@ static void
 status_call(struct hreq *hr, enum status_kind kind)
 {
 	struct ipc_call *call;
-	struct msg_admin_req none = { "", 0 };
+	/* Leader and peers are this server's view, as in Consul; the
+	 * configuration is the leader's unless ?stale. */
+	bool stale = kind != ST_CONFIG || hr->consistency == CONS_STALE;
+	struct msg_admin_req none = { stale ? "stale" : "", stale ? 5 : 0 };
 
 	hr->kv_mode = (int)kind;
+	hr->peer = "raftd";
 	call = ipc_call_new(hr->h->raft, MSG_RAFT_STATUS);
 	msg_admin_req_enc(ipc_call_writer(call), &none);
 	ipc_call_send(call, RAFT_RPC_TIMEOUT_MS, on_status, hr);
@@ -162,6 +166,7 @@ operator_call(struct hreq *hr, uint32_t op, const char *arg)
 	struct ipc_call *call;
 
 	hr->kv_mode = (int)op;
+	hr->peer = "raftd";
 	call = ipc_call_new(hr->h->raft, MSG_RAFT_OPERATOR);
 	msg_raft_operator_enc(ipc_call_writer(call), &o);
 	ipc_call_send(call, RAFT_RPC_TIMEOUT_MS, on_operator, hr);

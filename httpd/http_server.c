@@ -116,13 +116,28 @@ hreq_read_headers(struct hreq *hr, uint64_t index, bool known_leader,
 void
 hreq_ipc_error(struct hreq *hr, int rv, const char *text, size_t len)
 {
-	if (rv == -LE_UNAVAIL || rv == -LE_TIMEOUT || rv == -LE_CLOSED ||
-	    rv == -LE_MALFORMED) {
+	const char *peer = hr->peer != NULL ? hr->peer : "kvd";
+
+	if (text == NULL && rv != -LE_UNAVAIL && rv != -LE_TIMEOUT &&
+	    rv != -LE_CLOSED && rv != -LE_MALFORMED) {
+		text = le_strerror(rv);
+		len = strlen(text);
+	}
+
+	if (text == NULL && (rv == -LE_UNAVAIL || rv == -LE_TIMEOUT ||
+	    rv == -LE_CLOSED || rv == -LE_MALFORMED)) {
+		/* The call itself failed: no daemon answered. */
 		atomic_fetch_add(&hr->h->kvd_unavailable, 1);
-		hreq_error(hr, 500, "rpc error: kvd %s",
+		hreq_error(hr, 500, "rpc error: %s %s", peer,
 		    rv == -LE_TIMEOUT ? "did not answer in time" :
 		    rv == -LE_MALFORMED ? "sent a malformed answer" :
 		    "is not available (restarting?)");
+		return;
+	}
+	if (text != NULL && len > 0 && rv != -LE_INVAL && rv != -LE_TOOBIG &&
+	    rv != -LE_PERM && rv != -LE_NOTFOUND) {
+		/* An answer that says what went wrong, from kvd or raftd. */
+		hreq_error(hr, 500, "%.*s", (int)len, text);
 		return;
 	}
 	switch (rv) {

@@ -52,6 +52,7 @@ struct hreq {
 	int kv_mode;		/* KV request details for the reply */
 	bool raw;
 	char *key;		/* for messages */
+	const char *peer;	/* daemon called, for errors ("kvd") */
 };
 
 /* http_server.c */

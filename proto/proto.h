@@ -406,6 +406,10 @@ enum raft_operator_op {
 	RAFT_OP_LEAVE = 2,
 	RAFT_OP_JOIN = 3,
 	RAFT_OP_TRANSFER = 4,
+	/* Server to server only (RW_FWD_OP): the leader's view of every
+	 * server's last log index, answered in the reply's text as
+	 * "<uuid>=<index> ...", with its commit index as the index. */
+	RAFT_OP_STATUS = 5,
 };
 struct msg_raft_operator {
 	uint32_t op;

@@ -13,7 +13,7 @@
  *                        a3 hint_index, a4 hint_term, a5 round
  *   SNAPSHOT             a0 round, a1 index, a2 term, blob = encoded
  *                        configuration, data = the snapshot's bytes
- *   SNAPSHOT_RESP        a0 success, a1 match, a2 round
+ *   SNAPSHOT_RESP        as APPEND_RESP
  *   TIMEOUT_NOW          nothing */
 #include "raftd.h"
 #include "gotime.h"
@@ -188,6 +188,14 @@ op_send(void *ctx, const struct raft_msg *m)
 		w.a[4] = m->u.append_resp.hint_term;
 		w.a[5] = m->u.append_resp.round;
 		break;
+	case RAFT_MSG_SNAPSHOT_RESP:
+		w.a[0] = m->u.snapshot_resp.success;
+		w.a[1] = m->u.snapshot_resp.match;
+		w.a[2] = m->u.snapshot_resp.index;
+		w.a[3] = m->u.snapshot_resp.hint_index;
+		w.a[4] = m->u.snapshot_resp.hint_term;
+		w.a[5] = m->u.snapshot_resp.round;
+		break;
 	case RAFT_MSG_SNAPSHOT: {
 		const struct raft_snapshot *sn = &m->u.snapshot.snap;
 		size_t cl = raft_config_encode(&sn->conf, confbuf,
@@ -204,11 +212,6 @@ op_send(void *ctx, const struct raft_msg *m)
 		w.data_len = sn->len;
 		break;
 	}
-	case RAFT_MSG_SNAPSHOT_RESP:
-		w.a[0] = m->u.snapshot_resp.success;
-		w.a[1] = m->u.snapshot_resp.match;
-		w.a[2] = m->u.snapshot_resp.round;
-		break;
 	case RAFT_MSG_TIMEOUT_NOW:
 		break;
 	default:
@@ -371,7 +374,8 @@ op_changed(void *ctx, const struct raft_status *st)
 
 	log_info("raft: %s, term %" PRIu64 ", leader %016" PRIx64,
 	    st->state <= 3 ? names[st->state] : "?", st->term, st->leader);
-	serve_leader_changed(d);
+	/* Acted on from the loop: a callback must not call into the core. */
+	d->leader_changed = true;
 }
 
 static const struct raft_ops node_ops = {
@@ -411,6 +415,10 @@ node_flush(void *arg)
 {
 	struct raftd *d = arg;
 
+	if (d->leader_changed && !d->stopping) {
+		d->leader_changed = false;
+		serve_leader_changed(d);
+	}
 	/* Whatever this turn committed, kvd hears of now. */
 	serve_fetch_check(d);
 	if (d->batch == NULL)
@@ -489,7 +497,10 @@ wire_raft(struct raftd *d, const struct rw_msg *w)
 	case RAFT_MSG_SNAPSHOT_RESP:
 		m.u.snapshot_resp.success = r->a[0] != 0;
 		m.u.snapshot_resp.match = r->a[1];
-		m.u.snapshot_resp.round = r->a[2];
+		m.u.snapshot_resp.index = r->a[2];
+		m.u.snapshot_resp.hint_index = r->a[3];
+		m.u.snapshot_resp.hint_term = r->a[4];
+		m.u.snapshot_resp.round = r->a[5];
 		break;
 	case RAFT_MSG_TIMEOUT_NOW:
 		break;

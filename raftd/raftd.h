@@ -54,6 +54,7 @@ struct raftd {
 	struct raft *r;
 	struct loop_timer *tick;
 	bool stopping;
+	bool leader_changed;		/* the core said so; acted on later */
 
 	/* who we are */
 	uint64_t id;			/* fnv64 of the node id, never 0 */

@@ -43,6 +43,10 @@ struct waiter {
 	char reply_addr[RW_ADDR_MAX + 1]; /* remote: where to answer */
 };
 
+static void status_reply(struct raftd *d, struct ipc_req *r,
+    const char *leader_view);
+static void status_text(struct raftd *d, char *out, size_t len);
+
 static struct waiter *
 waiter_new(struct raftd *d, enum wkind kind, uint32_t what)
 {
@@ -114,7 +118,12 @@ static void
 answer_local(struct raftd *d, struct waiter *w, int code, const char *text,
     uint64_t index)
 {
-	if (w->what == MSG_RAFT_OPERATOR) {
+	if (code == -LE_NOTLEADER)
+		code = -LE_NOLEADER; /* lost leadership meanwhile */
+	if (w->what == MSG_RAFT_STATUS) {
+		/* The leader did not answer: our own view will do. */
+		status_reply(d, w->req, NULL);
+	} else if (w->what == MSG_RAFT_OPERATOR) {
 		reply_op(w->req, code, text);
 		if (w->leave && code == 0)
 			d->leave_at_ms = mono_ms() + 300;
@@ -144,6 +153,9 @@ answer_remote(struct raftd *d, struct waiter *w, int code, const char *text,
 {
 	uint32_t type = w->kind == W_R_PROPOSE ? RW_FWD_PROPOSE_REPLY :
 	    w->kind == W_R_READ ? RW_FWD_READ_REPLY : RW_FWD_OP_REPLY;
+
+	if (code == -LE_NOTLEADER)
+		code = -LE_NOLEADER;
 
 	send_fwd_reply(d, w->reply_addr, type, w->id, code, index, text);
 	waiter_free(d, w);
@@ -189,6 +201,15 @@ propose_batch(struct raftd *d, const void *blob, size_t len, uint64_t *last,
 
 static void dispatch(struct raftd *d, struct waiter *w);
 
+static uint64_t
+current_term(struct raftd *d)
+{
+	struct raft_status st;
+
+	raft_status(d->r, &st);
+	return st.term;
+}
+
 static bool
 is_leader(struct raftd *d)
 {
@@ -231,7 +252,9 @@ dispatch(struct raftd *d, struct waiter *w)
 			    &w->term);
 			if (rv != 0) {
 				d->st.proposals_failed++;
-				answer_local(d, w, rv, NULL, 0);
+				answer_local(d, w, rv, rv == -RAFT_E_BUSY ?
+				    "leadership transfer in progress" : NULL,
+				    0);
 				return;
 			}
 			w->kind = W_PROPOSE;
@@ -256,6 +279,9 @@ dispatch(struct raftd *d, struct waiter *w)
 				answer_local(d, w, rv, text, 0);
 				return;
 			}
+			/* The change was appended in the current term; its
+			 * commit (result()) answers. */
+			w->term = current_term(d);
 			w->kind = W_OP;
 			return;
 		}
@@ -323,8 +349,6 @@ serve_result(struct raftd *d, uint64_t index, uint64_t term, int status)
 		else
 			answer_remote(d, w, status, NULL, index);
 	}
-	if (d->leaving && status == 0)
-		cluster_leader_tick(d);
 }
 
 void
@@ -349,7 +373,8 @@ serve_read_done(struct raftd *d, uint64_t id, uint64_t index, int status)
 
 /* Leadership moved: dispatch what was held, and give up on what was
  * forwarded to a leader that may be gone (a proposal may still commit:
- * its outcome is unknown, as Consul reports it). */
+ * its outcome is unknown, as Consul reports it). Runs from the loop, never
+ * inside a core callback (dispatch calls into the core). */
 void
 serve_leader_changed(struct raftd *d)
 {
@@ -362,6 +387,11 @@ serve_leader_changed(struct raftd *d)
 		next = w->next;
 		if (w->kind == W_FWD && w->what == MSG_RAFT_READ_INDEX) {
 			w->kind = W_HOLD;
+		} else if (w->kind == W_FWD && w->what == MSG_RAFT_OPERATOR) {
+			/* Membership changes move leadership themselves (a
+			 * removed server stops hearing the leader): wait for
+			 * the leader's answer or the deadline. */
+			continue;
 		} else if (w->kind == W_FWD) {
 			answer_local(d, w, -LE_LOST, "leadership lost while "
 			    "committing log", 0);
@@ -438,6 +468,15 @@ serve_fwd_in(struct raftd *d, const struct rw_msg *m)
 		    0, "not the leader");
 		return;
 	}
+	if (m->type == RW_FWD_OP && f->num == RAFT_OP_STATUS) {
+		char view[RW_TEXT_MAX];
+		struct raft_status st;
+
+		raft_status(d->r, &st);
+		status_text(d, view, sizeof(view));
+		send_fwd_reply(d, addr, rtype, f->req_id, 0, st.commit, view);
+		return;
+	}
 	w = waiter_new(d, m->type == RW_FWD_PROPOSE ? W_R_PROPOSE :
 	    m->type == RW_FWD_READ ? W_R_READ : W_R_OP, 0);
 	snprintf(w->reply_addr, sizeof(w->reply_addr), "%s", addr);
@@ -476,6 +515,8 @@ serve_fwd_in(struct raftd *d, const struct rw_msg *m)
 		    sizeof(text), &w->index);
 		if (rv != 0 || w->index == 0)
 			answer_remote(d, w, rv, text, 0);
+		else
+			w->term = current_term(d);
 		return;
 	}
 }
@@ -498,6 +539,11 @@ serve_fwd_reply_in(struct raftd *d, const struct rw_msg *m)
 		return;
 	}
 	snprintf(text, sizeof(text), "%.*s", (int)r->text_len, r->text);
+	if (w->what == MSG_RAFT_STATUS && r->code == 0) {
+		status_reply(d, w->req, text);
+		waiter_free(d, w);
+		return;
+	}
 	answer_local(d, w, r->code, text[0] ? text : NULL, r->index);
 }
 
@@ -609,8 +655,51 @@ handle_fetch(struct raftd *d, struct ipc_req *r, const struct msg_raft_fetch *f)
 
 /* ---- raft.status ---- */
 
+/* The last index the leader knows for a server: ours, or a follower's
+ * match. */
+static uint64_t
+server_last_index(struct raftd *d, const struct raft_server *s,
+    const struct raft_status *st)
+{
+	uint64_t match, contact;
+
+	if (s->id == d->id)
+		return st->last_index;
+	if (raft_progress(d->r, s->id, &match, &contact) == 0)
+		return match;
+	return 0;
+}
+
+/* "<uuid>=<last index> ..." for a follower asking for the leader's view. */
 static void
-handle_status(struct raftd *d, struct ipc_req *r)
+status_text(struct raftd *d, char *out, size_t len)
+{
+	struct raft_status st;
+	struct raft_config c;
+	size_t off = 0;
+
+	raft_status(d->r, &st);
+	raft_config_get(d->r, false, &c);
+	out[0] = '\0';
+	for (uint32_t i = 0; i < c.n; i++) {
+		char uuid[64];
+		int n;
+
+		node_server_uuid(&c.servers[i], uuid, sizeof(uuid));
+		n = snprintf(out + off, len - off, "%s%s=%llu", off ? " " : "",
+		    uuid, (unsigned long long)server_last_index(d,
+		    &c.servers[i], &st));
+		if (n < 0 || (size_t)n >= len - off)
+			break;
+		off += (size_t)n;
+	}
+}
+
+/* Answers raft.status. With leader_view (a follower's, from the leader)
+ * the last indexes come from there; otherwise from what this server
+ * knows (exact on the leader). */
+static void
+status_reply(struct raftd *d, struct ipc_req *r, const char *leader_view)
 {
 	struct msg_raft_status_reply *rep = xcalloc(1, sizeof(*rep));
 	static char ids[RAFT_MAX_SERVERS][64], nodes[RAFT_MAX_SERVERS][128],
@@ -643,14 +732,14 @@ handle_status(struct raftd *d, struct ipc_req *r)
 		s->address = addrs[i];
 		s->address_len = strlen(addrs[i]);
 		s->voter = c.servers[i].role == RAFT_VOTER;
-		if (c.servers[i].id == d->id) {
-			s->last_index = st.last_index;
-		} else {
-			uint64_t match, contact;
+		s->last_index = server_last_index(d, &c.servers[i], &st);
+		if (leader_view != NULL) {
+			const char *p = strstr(leader_view, ids[i]);
 
-			if (raft_progress(d->r, c.servers[i].id, &match,
-			    &contact) == 0)
-				s->last_index = match;
+			s->last_index = 0;
+			if (p != NULL && p[s->id_len] == '=')
+				s->last_index = strtoull(p + s->id_len + 1,
+				    NULL, 10);
 		}
 		if (c.servers[i].id == st.leader) {
 			snprintf(lid, sizeof(lid), "%s", ids[i]);
@@ -667,6 +756,36 @@ handle_status(struct raftd *d, struct ipc_req *r)
 	msg_raft_status_reply_enc(ipc_reply_begin(r, MSG_RAFT_STATUS), rep);
 	ipc_reply_send(r);
 	free(rep);
+}
+
+/* raft.status: arg "stale" answers from this server; otherwise a
+ * follower asks the leader for its view of the servers' logs, as Consul
+ * forwards /v1/operator/raft/configuration to the leader. */
+static void
+handle_status(struct raftd *d, struct ipc_req *r, bool stale)
+{
+	char leader[RW_ADDR_MAX + 1];
+	struct waiter *w;
+	struct rw_fwd f = { 0 };
+	struct mpw out;
+
+	if (stale || is_leader(d) ||
+	    !node_leader_addr(d, leader, sizeof(leader))) {
+		status_reply(d, r, NULL);
+		return;
+	}
+	w = waiter_new(d, W_FWD, MSG_RAFT_STATUS);
+	w->req = r;
+	w->id = ++d->next_req;
+	w->deadline = mono_ms() + RAFTD_HOLD_MS;
+	f.req_id = w->id;
+	f.reply_addr = d->addr;
+	f.reply_addr_len = strlen(d->addr);
+	f.num = RAFT_OP_STATUS;
+	mpw_init(&out);
+	rw_fwd_enc(&out, RW_FWD_OP, d->id, &f);
+	node_send_raw(d, leader, &out);
+	mpw_free(&out);
 }
 
 /* Our own leave: the leader removes us from the configuration (we may be
@@ -731,7 +850,8 @@ serve_handle(void *arg, struct ipc_req *r)
 
 		if (msg_admin_req_dec(&r->msg, &none, &e) != 0)
 			fatalx("raft.status: %s", e.msg);
-		handle_status(d, r);
+		handle_status(d, r, none.arg_len == 5 &&
+		    memcmp(none.arg, "stale", 5) == 0);
 		break;
 	}
 	case MSG_RAFT_OPERATOR: {

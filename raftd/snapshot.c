@@ -158,7 +158,7 @@ on_kv_snapshot(void *arg, int rv, struct proto_msg *m)
 	struct msg_raft_index_reply rep;
 	char taking[RAFT_PATH_MAX], path[RAFT_PATH_MAX];
 	uint8_t conf[RAFT_MAX_SERVERS * (RAFT_ADDR_MAX + 16) + 8];
-	struct raft_config c;
+	struct raft_snapshot meta;
 	struct lerr e;
 	void *data;
 	size_t len, cl;
@@ -176,11 +176,12 @@ on_kv_snapshot(void *arg, int rv, struct proto_msg *m)
 	snprintf(taking, sizeof(taking), "%s/raft/snapshots/taking.snap",
 	    d->cfg.data_dir);
 	snapshot_path(d, rep.index, path, sizeof(path));
-	if (rep.index <= d->snap_index || raft_log_term(d->r, rep.index,
-	    &term) != 0) {
+	if (rep.index <= d->snap_index ||
+	    raft_snapshot_meta(d->r, rep.index, &meta) != 0) {
 		unlink(taking);
 		return;
 	}
+	term = meta.term;
 	if (rename(taking, path) != 0) {
 		log_warn("rename %s", taking);
 		return;
@@ -189,10 +190,9 @@ on_kv_snapshot(void *arg, int rv, struct proto_msg *m)
 		log_warnx("%s", e.msg);
 		return;
 	}
-	/* Metadata first, in the same batch as the compaction the core is
-	 * about to ask for. */
-	raft_config_get(d->r, true, &c);
-	cl = raft_config_encode(&c, conf, sizeof(conf));
+	/* Metadata first (the configuration as of the snapshot's index), in
+	 * the same batch as the compaction the core is about to ask for. */
+	cl = raft_config_encode(&meta.conf, conf, sizeof(conf));
 	if (d->batch == NULL)
 		d->batch = store_batch_new(d->store);
 	if (cl > sizeof(conf) || ls_put_snap_meta(d->batch, rep.index, term,

@@ -227,17 +227,19 @@ elect_handle_vote(struct raft *r, const struct raft_msg *m)
 	out.to = m->from;
 	if (pre) {
 		grant = m->term > r->term && uptodate &&
-		    r_is_voter(r, m->from) && r->state != RAFT_LEADER &&
-		    r->now >= r->sticky_until;
+		    r->state != RAFT_LEADER && r->now >= r->sticky_until;
 		out.type = RAFT_MSG_PREVOTE_RESP;
 		out.term = grant ? m->term : r->term;
 		out.u.vote_resp.granted = grant;
 		r_send(r, &out);
 		return;
 	}
-	/* Same term here: higher terms were adopted by raft_step. */
+	/* Same term here: higher terms were adopted by raft_step. The
+	 * candidate's membership is not ours to judge: our configuration may
+	 * be stale, and refusing would let a lagging server block the newer
+	 * majority. */
 	grant = (r->vote == m->from || (r->vote == 0 && r->leader == 0)) &&
-	    uptodate && r_is_voter(r, m->from);
+	    uptodate;
 	if (!grant) {
 		out.type = RAFT_MSG_VOTE_RESP;
 		r_send(r, &out);
@@ -386,7 +388,8 @@ raft_transfer(struct raft *r, uint64_t to)
 	if (to == 0) {
 		for (uint32_t i = 0; i < r->nprs; i++) {
 			p = &r->prs[i];
-			if (p->voter && (best == NULL || p->match > best->match))
+			if (p->voter &&
+			    (best == NULL || p->match > best->match))
 				best = p;
 		}
 		if (best == NULL)

@@ -42,6 +42,7 @@ raft_options_default(struct raft_options *o)
 	o->max_batch_bytes = 1 << 20;
 	o->max_entry_bytes = 16 << 20;
 	o->max_msg_entries = 1 << 16;
+	o->max_uncommitted = 1 << 14;
 	o->snapshot_threshold = 8192;
 	o->snapshot_trailing = 1024;
 }
@@ -49,7 +50,8 @@ raft_options_default(struct raft_options *o)
 static int
 options_check(struct raft_options *o)
 {
-	if (o->heartbeat_ms == 0 || o->election_timeout_ms < 2 * o->heartbeat_ms)
+	if (o->heartbeat_ms == 0 ||
+	    o->election_timeout_ms < 2 * o->heartbeat_ms)
 		return -LE_INVAL;
 	if (o->lease_ms == 0)
 		o->lease_ms = o->election_timeout_ms / 10 * 9;
@@ -147,8 +149,8 @@ boot_check(const struct raft_boot *b, uint64_t *first_out)
 		if (e->type == RAFT_ENTRY_CONFIG &&
 		    raft_config_decode(e->data, e->len, &c) != 0)
 			return -LE_CORRUPT;
-		if (e->type != RAFT_ENTRY_NORMAL && e->type != RAFT_ENTRY_CONFIG &&
-		    e->type != RAFT_ENTRY_NOOP)
+		if (e->type != RAFT_ENTRY_NORMAL &&
+		    e->type != RAFT_ENTRY_CONFIG && e->type != RAFT_ENTRY_NOOP)
 			return -LE_CORRUPT;
 		prev_term = e->term;
 	}
@@ -451,7 +453,7 @@ r_maybe_apply(struct raft *r)
 		last = r_min(upto, first + r->opt.max_batch_entries - 1);
 		if ((e = rlog_get(&r->log, first)) == NULL ||
 		    rlog_get(&r->log, last) == NULL)
-			return;	/* cannot happen: compaction stays <= applying */
+			return;	/* cannot be: compaction stays <= applying */
 		r->applying = last;
 		r->ops.apply(r->ctx, e, (size_t)(last - first + 1));
 	}
@@ -575,7 +577,7 @@ msg_ok(const struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_APPEND_RESP:
 	case RAFT_MSG_SNAPSHOT_RESP:
 		return m->term > 0 && ar->index < RAFT_LIMIT &&
-		    ar->match <= ar->index && ar->hint_index < RAFT_LIMIT &&
+		    ar->match < RAFT_LIMIT && ar->hint_index < RAFT_LIMIT &&
 		    ar->hint_term < RAFT_LIMIT && ar->round < RAFT_LIMIT;
 	case RAFT_MSG_SNAPSHOT:
 		return m->term > 0 && s->index > 0 && s->index < RAFT_LIMIT &&
@@ -597,6 +599,10 @@ reply_stale(struct raft *r, const struct raft_msg *m)
 	out.to = m->from;
 	if (m->type == RAFT_MSG_PREVOTE) {
 		out.type = RAFT_MSG_PREVOTE_RESP;
+	} else if (m->type == RAFT_MSG_VOTE) {
+		/* The candidate must learn our term: otherwise a voter it
+		 * needs can stay ahead of it for ever. */
+		out.type = RAFT_MSG_VOTE_RESP;
 	} else {
 		/* Tells a deposed leader about the newer term. */
 		out.type = RAFT_MSG_APPEND_RESP;
@@ -621,9 +627,6 @@ raft_step(struct raft *r, const struct raft_msg *m)
 		return r_api_exit(r, -LE_MALFORMED);
 	}
 	if (m->term > r->term) {
-		bool vote_req = m->type == RAFT_MSG_VOTE ||
-		    m->type == RAFT_MSG_PREVOTE;
-
 		if (m->type == RAFT_MSG_VOTE && !m->u.vote.transfer &&
 		    (r->state == RAFT_LEADER || r->now < r->sticky_until)) {
 			/* A leader is alive (or may be, just after a restart):
@@ -631,25 +634,23 @@ raft_step(struct raft *r, const struct raft_msg *m)
 			r->stats.msgs_stale++;
 			return r_api_exit(r, 0);
 		}
-		if (m->type == RAFT_MSG_VOTE && !r_is_voter(r, m->from)) {
-			r->stats.msgs_stale++;
-			return r_api_exit(r, 0);
-		}
 		if (m->type == RAFT_MSG_PREVOTE ||
 		    (m->type == RAFT_MSG_PREVOTE_RESP &&
 		    m->u.vote_resp.granted)) {
 			/* Pre-votes live in the future term; ours stays. */
+		} else if (m->type == RAFT_MSG_APPEND ||
+		    m->type == RAFT_MSG_SNAPSHOT ||
+		    m->type == RAFT_MSG_TIMEOUT_NOW) {
+			/* Only a leader sends these. */
+			elect_become_follower(r, m->term, m->from);
 		} else {
-			elect_become_follower(r, m->term, vote_req ||
-			    m->type == RAFT_MSG_VOTE_RESP ||
-			    m->type == RAFT_MSG_PREVOTE_RESP ||
-			    m->type == RAFT_MSG_APPEND_RESP ||
-			    m->type == RAFT_MSG_SNAPSHOT_RESP ? 0 : m->from);
+			elect_become_follower(r, m->term, 0);
 		}
 	} else if (m->term < r->term) {
 		r->stats.msgs_stale++;
-		if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT ||
-		    m->type == RAFT_MSG_PREVOTE)
+		if (m->type == RAFT_MSG_APPEND ||
+		    m->type == RAFT_MSG_SNAPSHOT ||
+		    m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE)
 			reply_stale(r, m);
 		return r_api_exit(r, 0);
 	}

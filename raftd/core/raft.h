@@ -19,8 +19,9 @@
  * the raft_* call that caused them. A callback must not call a mutating
  * raft_* function on the same instance (they return -LE_STATE if it does);
  * the read-only accessors (raft_status, raft_config_get, raft_log_term,
- * raft_log_entry, raft_progress, raft_stats) may be called anywhere. The
- * daemon queues work from callbacks and reports completion from its loop.
+ * raft_log_entry, raft_progress, raft_stats, raft_snapshot_meta) may be
+ * called anywhere, callbacks included. The daemon queues work from
+ * callbacks and reports completion from its loop.
  *
  * OWNERSHIP. Every pointer the core passes to a callback (messages, entries
  * and their data, snapshots, configurations) points into memory the core
@@ -67,9 +68,9 @@
 
 #include "err.h"
 
-#define RAFT_E_NOTLEADER	LE_NOLEADER	/* this server is not the leader */
-#define RAFT_E_LOST		LE_UNAVAIL	/* leadership lost before commit */
-#define RAFT_E_BUSY		LE_STATE	/* config change or transfer under way */
+#define RAFT_E_NOTLEADER	LE_NOTLEADER	/* not the leader */
+#define RAFT_E_LOST		LE_LOST		/* leadership lost first */
+#define RAFT_E_BUSY		LE_STATE	/* change/transfer under way */
 
 struct raft;				/* opaque */
 
@@ -128,7 +129,7 @@ struct raft_snapshot {
 enum raft_msg_type {
 	RAFT_MSG_VOTE = 1,		/* RequestVote */
 	RAFT_MSG_VOTE_RESP = 2,
-	RAFT_MSG_PREVOTE = 3,		/* term = the term the sender would use */
+	RAFT_MSG_PREVOTE = 3,		/* term = the sender's next term */
 	RAFT_MSG_PREVOTE_RESP = 4,	/* granted: term = requested term */
 	RAFT_MSG_APPEND = 5,		/* AppendEntries, also heartbeats */
 	RAFT_MSG_APPEND_RESP = 6,
@@ -140,7 +141,7 @@ enum raft_msg_type {
 struct raft_vote {			/* VOTE, PREVOTE */
 	uint64_t last_index;
 	uint64_t last_term;
-	bool transfer;			/* VOTE after TimeoutNow: skip stickiness */
+	bool transfer;			/* after TimeoutNow: no stickiness */
 };
 
 struct raft_vote_resp {			/* VOTE_RESP, PREVOTE_RESP */
@@ -162,7 +163,8 @@ struct raft_append {			/* APPEND */
  * leader's up to index (prev_index + n of the message answered, or what
  * it verified before), and it holds every entry up to match durably
  * (match <= index; acknowledgements of entries still being made durable
- * follow in later responses). !success: the entry at index (the message's
+ * follow in later responses; a sender may leave index 0, the receiver
+ * then uses match). !success: the entry at index (the message's
  * prev_index) did not match; hint_index/hint_term let the leader skip a
  * whole conflicting term at once. */
 struct raft_append_resp {
@@ -197,7 +199,7 @@ struct raft_msg {
 struct raft_status {
 	uint64_t id;
 	uint8_t state;			/* enum raft_state */
-	bool voter;			/* a voter in the latest configuration */
+	bool voter;			/* voter in the latest config */
 	uint64_t term;
 	uint64_t vote;
 	uint64_t leader;		/* 0: none known */
@@ -216,7 +218,7 @@ struct raft_status {
 struct raft_stats {
 	uint64_t msgs_in;
 	uint64_t msgs_bad;		/* malformed or impossible; dropped */
-	uint64_t msgs_stale;		/* older term, stale response; dropped */
+	uint64_t msgs_stale;		/* old term or stale answer */
 	uint64_t msgs_out;
 	uint64_t elections;		/* real elections started */
 	uint64_t prevotes;
@@ -242,6 +244,9 @@ struct raft_options {
 	size_t max_batch_bytes;		/* data bytes per AppendEntries */
 	size_t max_entry_bytes;		/* larger entries are refused */
 	size_t max_msg_entries;		/* larger incoming messages are bad */
+	/* Backpressure: proposals get -RAFT_E_BUSY while this many entries
+	 * are appended but not committed (0: no limit). */
+	uint64_t max_uncommitted;
 	/* Ask for a snapshot when this many entries were applied since the
 	 * last one (0: never), and keep this many entries behind it. */
 	uint64_t snapshot_threshold;
@@ -314,7 +319,12 @@ void raft_free(struct raft *r);
 
 /* Loads the durable state (call once, before anything else). A brand new
  * server passes a zeroed struct raft_boot. -LE_CORRUPT if the stored state
- * is inconsistent. May issue restore() when applied < snap->index. */
+ * is inconsistent (entries not contiguous after the snapshot, terms going
+ * down or above the stored term, undecodable configurations, applied past
+ * the log), which the persistence contract rules out. May issue restore()
+ * when applied < snap->index. The server stays out of elections for one
+ * election timeout: it may have acknowledged a leader whose lease that
+ * protects. */
 int raft_start(struct raft *r, const struct raft_boot *b);
 
 /* Starts a new cluster on a server with an empty log: appends conf as the
@@ -351,9 +361,10 @@ int raft_snapshot_meta(const struct raft *r, uint64_t index,
 
 /* Leader only: appends a command (type RAFT_ENTRY_NORMAL or _NOOP) and
  * starts replicating it. index and term (may be NULL) identify it for the
- * result() callback. -RAFT_E_NOTLEADER, -RAFT_E_BUSY during a transfer,
- * -LE_TOOBIG over max_entry_bytes. The batch form appends n entries with
- * consecutive indexes (their index/term fields are ignored). */
+ * result() callback. -RAFT_E_NOTLEADER, -RAFT_E_BUSY during a transfer or
+ * past max_uncommitted, -LE_TOOBIG over max_entry_bytes. The batch form
+ * appends n entries with consecutive indexes (their index/term fields are
+ * ignored). */
 int raft_propose(struct raft *r, uint8_t type, const void *data, size_t len,
     uint64_t *index, uint64_t *term);
 int raft_propose_batch(struct raft *r, const struct raft_entry *e, size_t n,
@@ -406,8 +417,9 @@ const char *raft_state_name(uint8_t state);
  * server: id (8 bytes big-endian), role byte, address length byte, address
  * bytes. decode validates everything (-LE_MALFORMED). */
 int raft_config_check(const struct raft_config *c);
+/* Returns the bytes needed; writes only if cap suffices. */
 size_t raft_config_encode(const struct raft_config *c, uint8_t *buf,
-    size_t cap);			/* bytes needed; writes if cap suffices */
+    size_t cap);
 int raft_config_decode(const void *buf, size_t len, struct raft_config *c);
 const struct raft_server *raft_config_find(const struct raft_config *c,
     uint64_t id);

@@ -53,7 +53,7 @@ struct confs {
 };
 
 enum prog_state {
-	PROG_PROBE = 0,		/* one AppendEntries at a time, find the match */
+	PROG_PROBE = 0,		/* one message at a time: find the match */
 	PROG_REPLICATE = 1,	/* pipeline up to max_inflight */
 	PROG_SNAPSHOT = 2,	/* InstallSnapshot sent, wait for it */
 };
@@ -69,6 +69,7 @@ struct progress {
 	uint64_t acked_round;
 	uint64_t progress_at;	/* match last advanced, or state reset */
 	uint64_t sent_at;
+	uint64_t commit_sent;	/* highest commit index told to it */
 	uint64_t snap_index;
 	uint32_t if_head;
 	uint32_t if_n;

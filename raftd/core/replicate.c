@@ -53,6 +53,8 @@ repl_send_append(struct raft *r, struct progress *p)
 	m.u.append.entries = n > 0 ? rlog_get(&r->log, p->next) : NULL;
 	r_send(r, &m);
 	p->sent_at = r->now;
+	if (p->commit_sent < r->commit)
+		p->commit_sent = r->commit;
 	if (p->state == PROG_REPLICATE) {
 		prog_inflight_add(p, prev + n);
 		p->next = prev + n + 1;
@@ -80,6 +82,19 @@ repl_send_heartbeat(struct raft *r, struct progress *p)
 	m.u.append.commit = r->commit;
 	m.u.append.round = r->round;
 	r_send(r, &m);
+	if (p->commit_sent < r->commit)
+		p->commit_sent = r->commit;
+}
+
+/* Followers apply (and answer their clients) only once they learn the
+ * commit: one with nothing else coming is told at once, instead of at the
+ * next heartbeat; others learn it from their next append. */
+static void
+tell_commit(struct raft *r, struct progress *p)
+{
+	if (p->state == PROG_REPLICATE && p->if_n == 0 &&
+	    p->next > rlog_last(&r->log) && p->commit_sent < r->commit)
+		repl_send_heartbeat(r, p);
 }
 
 void
@@ -164,7 +179,8 @@ raft_propose_batch(struct raft *r, const struct raft_entry *e, size_t n,
 		return rc;
 	if (r->state != RAFT_LEADER)
 		return r_api_exit(r, -RAFT_E_NOTLEADER);
-	if (r->transfer_to != 0)
+	if (r->transfer_to != 0 || (r->opt.max_uncommitted != 0 &&
+	    rlog_last(&r->log) - r->commit + n > r->opt.max_uncommitted))
 		return r_api_exit(r, -RAFT_E_BUSY);
 	for (i = 0; i < n; i++)
 		if (e[i].len > r->opt.max_entry_bytes)
@@ -206,6 +222,10 @@ repl_maybe_commit(struct raft *r)
 	if (n <= r->commit || !rlog_term(&r->log, n, &t) || t != r->term)
 		return;
 	r_commit_to(r, n);
+	if (r->state != RAFT_LEADER)
+		return;		/* our removal committed */
+	for (uint32_t i = 0; i < r->nprs; i++)
+		tell_commit(r, &r->prs[i]);
 }
 
 /* ---- follower ---- */
@@ -293,7 +313,8 @@ repl_handle_append(struct raft *r, const struct raft_msg *m)
 			break;
 		if (t != e[i].term) {
 			if (prev + 1 + i <= r->commit) {
-				r->stats.msgs_bad++;	/* would erase a commit */
+				/* It would erase a committed entry. */
+				r->stats.msgs_bad++;
 				return;
 			}
 			break;
@@ -320,11 +341,14 @@ repl_handle_append(struct raft *r, const struct raft_msg *m)
 /* ---- leader: responses (AppendEntries and InstallSnapshot) ---- */
 
 static void
-on_success(struct raft *r, struct progress *p, const struct raft_append_resp *ar)
+on_success(struct raft *r, struct progress *p,
+    const struct raft_append_resp *ar)
 {
-	uint64_t last = rlog_last(&r->log);
+	/* A durable match also matches: tolerate senders that leave index
+	 * out (0). */
+	uint64_t idx = r_max(ar->index, ar->match);
 
-	if (ar->index > last) {
+	if (idx > rlog_last(&r->log)) {
 		r->stats.msgs_bad++;
 		return;
 	}
@@ -336,8 +360,8 @@ on_success(struct raft *r, struct progress *p, const struct raft_append_resp *ar
 		p->next = p->match + 1;
 	prog_inflight_free_to(p, p->match);
 	if (p->state == PROG_PROBE ||
-	    (p->state == PROG_SNAPSHOT && ar->index >= p->snap_index)) {
-		p->next = r_max(p->match, ar->index) + 1;
+	    (p->state == PROG_SNAPSHOT && idx >= p->snap_index)) {
+		p->next = idx + 1;
 		prog_become_replicate(r, p);
 	}
 	repl_maybe_commit(r);
@@ -346,6 +370,7 @@ on_success(struct raft *r, struct progress *p, const struct raft_append_resp *ar
 	if (r->transfer_to == p->id)
 		transfer_check(r);
 	repl_send_append(r, p);
+	tell_commit(r, p);
 }
 
 void

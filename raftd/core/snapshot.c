@@ -159,7 +159,8 @@ raft_snapshot_done(struct raft *r, uint64_t idx, const void *data, size_t len)
 }
 
 int
-raft_snapshot_meta(const struct raft *r, uint64_t idx, struct raft_snapshot *meta)
+raft_snapshot_meta(const struct raft *r, uint64_t idx,
+    struct raft_snapshot *meta)
 {
 	uint64_t t;
 

@@ -9,6 +9,8 @@ Fixtures:
                  every one is stopped by pid at teardown
   agent          a started `-server -bootstrap -data-dir` agent for one test
   shared_agent   one started agent for a whole test module
+  cluster_factory  start an H.Cluster of N servers for one test
+  module_agent_factory  agent_factory for a whole test module
 On failure, each involved agent's log is attached to the report. At
 teardown, a sanitizer report or crash in any agent log, or a daemon that
 outlived its agent, fails the test.
@@ -132,8 +134,13 @@ class _Factory:
 
     def teardown(self):
         problems = []
+        # SIGTERM every agent first, then wait for each: a cluster's
+        # servers stop together instead of one by one without quorum.
+        for a in self.agents:
+            a.send_signal()
         for a in self.agents:
             a.stop()
+            a.close()
             if a.leftover:
                 problems.append("agent %s: daemon pid(s) %s outlived the "
                                 "agent (killed by the harness)"
@@ -159,6 +166,27 @@ def agent_factory(request, tmp_path):
 @pytest.fixture
 def agent(agent_factory):
     return agent_factory().start()
+
+
+@pytest.fixture
+def cluster_factory(agent_factory):
+    """cluster_factory(n=3, config={yaml key: value}) -> a started
+    H.Cluster of n servers in this test's tmp_path."""
+    def make(n=3, config=None, start=True, **kw):
+        c = H.Cluster(agent_factory, n=n, config=config, **kw)
+        return c.start() if start else c
+    return make
+
+
+@pytest.fixture(scope="module")
+def module_agent_factory(request, tmp_path_factory):
+    """agent_factory for a whole test module (e.g. one cluster that
+    several tests share)."""
+    base = tmp_path_factory.mktemp(
+        request.module.__name__.rsplit(".", 1)[-1] + "-mod")
+    f = _Factory(request.node.nodeid, base)
+    yield f
+    f.teardown()
 
 
 @pytest.fixture(scope="module")

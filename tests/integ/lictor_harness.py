@@ -5,6 +5,12 @@ supervises): free loopback ports for all five listeners, a scratch
 directory of its own, readiness by a bounded poll of /v1/status/leader,
 and a teardown that stops exactly the processes it started, by pid.
 
+A Cluster is N such agents as `-server -bootstrap-expect N -retry-join
+<first>` on ports that stay theirs across restarts (a server's Raft
+address is its identity), with bounded polls for one agreed leader, a
+configuration of N voters and equal kvd digests; Agent.crash() kills
+every process of an agent at once, as a machine dying would.
+
 Only the documented surface is used: the `lictor` binary's agent, ctl and
 kv commands and the HTTP API. Nothing here reads lictor's internals except
 where the architecture documents them (the run directory's location, as a
@@ -269,7 +275,8 @@ class Agent:
     _serial = 0
 
     def __init__(self, workdir, name=None, dev=False, data_dir=None,
-                 extra_args=(), env=None, datacenter=None):
+                 extra_args=(), env=None, datacenter=None, bootstrap=True,
+                 fixed_ports=False):
         Agent._serial += 1
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
@@ -280,6 +287,13 @@ class Agent:
         self.extra_args = list(extra_args)
         self.env = env
         self.datacenter = datacenter
+        # True: -bootstrap; an int N: -bootstrap-expect N; False/None:
+        # neither (a server that joins an existing cluster).
+        self.bootstrap = bootstrap
+        # A cluster member's address is part of its identity: with
+        # fixed_ports the ports picked at the first start are kept (and
+        # their locks held) for every later start, until close().
+        self.fixed_ports = fixed_ports
         self.proc = None
         self.ports = None
         self.log_path = None
@@ -301,6 +315,15 @@ class Agent:
         return "127.0.0.1:%d" % self.http_port
 
     @property
+    def server_port(self):
+        return self.ports["server"]
+
+    @property
+    def server_addr(self):
+        """The address Raft knows this server by (ip:server-port)."""
+        return "127.0.0.1:%d" % self.server_port
+
+    @property
     def pid(self):
         return self.proc.pid if self.proc else None
 
@@ -312,7 +335,12 @@ class Agent:
         if self.dev:
             a += ["-dev"]
         else:
-            a += ["-server", "-bootstrap", "-data-dir", self.data_dir]
+            a += ["-server"]
+            if self.bootstrap is True:
+                a += ["-bootstrap"]
+            elif self.bootstrap:
+                a += ["-bootstrap-expect", str(int(self.bootstrap))]
+            a += ["-data-dir", self.data_dir]
         a += ["-node", self.name,
               "-client", "127.0.0.1", "-bind", "127.0.0.1",
               "-http-port", str(p["http"]), "-dns-port", str(p["dns"]),
@@ -323,15 +351,24 @@ class Agent:
             a += ["-datacenter", self.datacenter]
         return a + self.extra_args
 
-    def start(self, timeout=READY_TIMEOUT, attempts=3):
+    def start(self, timeout=READY_TIMEOUT, attempts=3, wait="leader"):
+        """Start the agent and wait until it is ready: wait="leader" (the
+        default) until /v1/status/leader names a leader, "http" until it
+        answers at all (a server waiting for its cluster), None not at
+        all. A start that lost a port race is retried with new ports
+        (not with fixed_ports: the address is the server's identity)."""
         if not binaries_present():
             raise HarnessError("no lictor binary at %s (LICTOR_BUILD_DIR=%s)"
                                % (LICTOR, BUILD_DIR))
+        if self.fixed_ports:
+            attempts = 1
         last = None
         for _ in range(attempts):
             self._spawn()
+            if wait is None:
+                return self
             try:
-                self.wait_ready(timeout)
+                self.wait_ready(timeout, need_leader=(wait == "leader"))
                 return self
             except HarnessError as ex:
                 last = ex
@@ -345,10 +382,19 @@ class Agent:
                 # and the bind: pick again.
         raise last
 
+    def reserve_ports(self):
+        """Pick the ports now (before start), e.g. to name this server in
+        other servers' -retry-join."""
+        if self.ports is None:
+            self.ports = PortSet()
+        return self.ports
+
     def _spawn(self):
-        if self.ports is not None:
+        if self.ports is not None and not self.fixed_ports:
             self.ports.release()
-        self.ports = PortSet()
+            self.ports = None
+        if self.ports is None:
+            self.ports = PortSet()
         self.starts += 1
         self.log_path = os.path.join(self.workdir, "agent-%s-%d.log"
                                      % (self.name, self.starts))
@@ -366,7 +412,7 @@ class Agent:
             stderr=subprocess.STDOUT, env=env, cwd=self.workdir,
             preexec_fn=_set_pdeathsig, close_fds=True)
 
-    def wait_ready(self, timeout=READY_TIMEOUT):
+    def wait_ready(self, timeout=READY_TIMEOUT, need_leader=True):
         deadline = time.monotonic() + timeout
         last = "no answer yet"
         while time.monotonic() < deadline:
@@ -380,7 +426,8 @@ class Agent:
                                  "/v1/status/leader", timeout=2)
                 if r.status == 200:
                     leader = json.loads(r.body.decode())
-                    if isinstance(leader, str) and leader:
+                    if isinstance(leader, str) and (leader or
+                                                    not need_leader):
                         self._note_children()
                         return
                 last = "status %d body %r" % (r.status, r.body[:100])
@@ -427,12 +474,65 @@ class Agent:
                     pass
         self._children = {}
         self.proc = None
+        self._close_log()
+        if self.ports is not None and not self.fixed_ports:
+            self.ports.release()
+        return self.exit_code
+
+    def _close_log(self):
         if self._log_file:
             self._log_file.close()
             self._log_file = None
+
+    def send_signal(self, sig=signal.SIGTERM):
+        """Send sig to the agent (init) without waiting: stop() waits."""
+        if self.proc is not None and self.proc.poll() is None:
+            self._note_children()
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def crash(self, timeout=10.0 * SLOW):
+        """The machine dies: every process of the agent gets SIGKILL at
+        once, init first frozen (SIGSTOP) so it starts nothing new and
+        its daemons get no SIGTERM from their parent's death. Only our
+        own pids (checked by start time) are signalled."""
+        if self.proc is None:
+            return self.exit_code
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+            self._note_children()
+            kids = dict(self._children)
+            kids.update(descendants_of(self.proc.pid))
+            for p, s in kids.items():
+                if pid_alive(p, s):
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout)
+        self.exit_code = self.proc.returncode
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+                pid_alive(p, s) for p, s in self._children.items()):
+            time.sleep(0.02)
+        self._children = {}
+        self.proc = None
+        self._close_log()
+        return self.exit_code
+
+    def close(self):
+        """Release everything held across starts (fixed ports)."""
         if self.ports is not None:
             self.ports.release()
-        return self.exit_code
 
     def wait_exit(self, timeout=STOP_TIMEOUT):
         """Wait (bounded) for the agent to exit by itself; returns the exit
@@ -446,11 +546,11 @@ class Agent:
         self.exit_code = self.proc.returncode
         return self.exit_code
 
-    def restart(self, timeout=READY_TIMEOUT):
+    def restart(self, timeout=READY_TIMEOUT, wait="leader"):
         """SIGTERM the agent and start a new one on the same data dir (new
-        ports). Returns the old agent's exit code."""
+        ports unless fixed_ports). Returns the old agent's exit code."""
         code = self.stop()
-        self.start(timeout)
+        self.start(timeout, wait=wait)
         return code
 
     def running(self):
@@ -528,13 +628,15 @@ class Agent:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=e, timeout=timeout, cwd=self.workdir)
 
-    def cli(self, args, input=None, env=None, http_addr=True, timeout=None):
+    def cli(self, args, input=None, env=None, http_addr=True, timeout=None,
+            words=2):
         """`lictor kv put ...`: args start with the command words (e.g.
-        ["kv", "put", "k", "v"]); -http-addr goes right after them, where
-        Go's flag parsing expects flags."""
+        ["kv", "put", "k", "v"]; `words` of them: 3 for `operator raft
+        list-peers`); -http-addr goes right after them, where Go's flag
+        parsing expects flags."""
         args = list(args)
         n = 0
-        while n < len(args) and n < 2 and not args[n].startswith("-"):
+        while n < len(args) and n < words and not args[n].startswith("-"):
             n += 1
         if http_addr:
             args = args[:n] + ["-http-addr=%s" % self.http_addr] + args[n:]
@@ -659,3 +761,205 @@ class Agent:
         if d is None:
             return []
         return sorted(glob.glob(os.path.join(d, "*.sock")))
+
+    # -- cluster views
+
+    def leader(self, timeout=5.0):
+        """What /v1/status/leader says ("" when none), or None when the
+        agent does not answer."""
+        try:
+            r = self.get("/v1/status/leader", timeout=timeout)
+        except (OSError, http.client.HTTPException):
+            return None
+        if r.status != 200:
+            return None
+        try:
+            v = json.loads(r.body.decode())
+        except ValueError:
+            return None
+        return v if isinstance(v, str) else None
+
+    def raft_configuration(self, stale=False, timeout=5.0):
+        """/v1/operator/raft/configuration as a dict, or None."""
+        try:
+            r = self.get("/v1/operator/raft/configuration" +
+                         ("?stale" if stale else ""), timeout=timeout)
+        except (OSError, http.client.HTTPException):
+            return None
+        if r.status != 200:
+            return None
+        return r.json()
+
+    def ctl_stats(self, daemon, timeout=10.0 * SLOW):
+        """`lictor ctl <daemon> stats` as {name: int-or-str}."""
+        r = self.ctl([daemon, "stats"], timeout=timeout)
+        if r.returncode != 0:
+            raise HarnessError("ctl %s stats failed (%d): %r %r" % (
+                daemon, r.returncode, r.stdout, r.stderr))
+        out = {}
+        for line in r.stdout.decode().splitlines():
+            f = line.split(None, 1)
+            if len(f) != 2:
+                continue
+            v = f[1].strip()
+            try:
+                out[f[0]] = int(v)
+            except ValueError:
+                out[f[0]] = v
+        return out
+
+    def raft_stats(self):
+        return self.ctl_stats("raftd")
+
+    def kvd_digest(self, timeout=10.0 * SLOW):
+        """`lictor ctl kvd digest`: 16 hex digits of the whole KV state."""
+        r = self.ctl(["kvd", "digest"], timeout=timeout)
+        if r.returncode != 0:
+            raise HarnessError("ctl kvd digest failed (%d): %r %r" % (
+                r.returncode, r.stdout, r.stderr))
+        d = r.stdout.decode().strip()
+        if not re.fullmatch(r"[0-9a-fA-F]{16}", d):
+            raise HarnessError("ctl kvd digest printed %r" % d)
+        return d.lower()
+
+
+# ---------------------------------------------------------------- cluster
+
+def poll(what, fn, timeout, interval=0.1):
+    """Call fn until it returns something true; returns it. Raises
+    HarnessError naming `what` and fn's last value after timeout (already
+    stretched by the caller if it should be)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+        except (OSError, http.client.HTTPException, HarnessError,
+                subprocess.TimeoutExpired) as ex:
+            last = ex
+        else:
+            if last:
+                return last
+        if time.monotonic() >= deadline:
+            raise HarnessError("%s: not after %.1f s (last: %r)" % (
+                what, timeout, last))
+        time.sleep(interval)
+
+
+class Cluster:
+    """N loopback servers that form one Raft cluster by themselves:
+    `-server -bootstrap-expect N -retry-join <server 0>`. Agents come from
+    `make(subdir=..., **kw)` (the conftest factories, which stop them by
+    pid at teardown); every one has fixed ports, so a restarted server
+    keeps its Raft address."""
+
+    def __init__(self, make, n=3, config=None, name="srv", extra_args=()):
+        self.make = make
+        self.n = n
+        self.name = name
+        self.extra_args = list(extra_args)
+        self.config_path = None
+        self.agents = []
+        self._config = config
+        self.seed = None
+
+    def _config_args(self, workdir):
+        if not self._config:
+            return []
+        if self.config_path is None:
+            os.makedirs(workdir, exist_ok=True)
+            self.config_path = os.path.join(workdir, "cluster.yaml")
+            with open(self.config_path, "w") as f:
+                for k, v in self._config.items():
+                    f.write("%s: %s\n" % (k, json.dumps(v)))
+        return ["-config-file", self.config_path]
+
+    def new_agent(self, bootstrap_expect=None, join=True, extra_args=()):
+        """A server agent (not started) joining the cluster's seed."""
+        i = len(self.agents)
+        a = self.make(subdir="%s%d" % (self.name, i),
+                      name="%s%d" % (self.name, i),
+                      bootstrap=bootstrap_expect or False,
+                      fixed_ports=True)
+        a.reserve_ports()
+        if self.seed is None:
+            self.seed = a.server_addr
+        args = self._config_args(os.path.dirname(a.workdir))
+        if join:
+            # The seed names itself too: raftd skips its own address.
+            args += ["-retry-join", self.seed]
+        a.extra_args = args + self.extra_args + list(extra_args)
+        self.agents.append(a)
+        return a
+
+    def start(self, timeout=None):
+        """Create and start the N servers, then wait for one leader that
+        all of them name and for a configuration of N voters."""
+        timeout = timeout or 40.0 * SLOW
+        for _ in range(self.n):
+            self.new_agent(bootstrap_expect=self.n)
+        for a in self.agents:
+            a.start(wait=None)
+        for a in self.agents:
+            a.wait_ready(timeout, need_leader=False)
+        self.wait_leader(timeout=timeout)
+        self.wait_voters(self.n, timeout=timeout)
+        return self
+
+    def running(self):
+        return [a for a in self.agents if a.running()]
+
+    def by_addr(self, addr):
+        for a in self.agents:
+            if a.ports is not None and a.server_addr == addr:
+                return a
+        return None
+
+    def wait_leader(self, agents=None, timeout=None, exclude=()):
+        """Poll until every agent in `agents` (default: the running ones)
+        names the same non-empty leader, one of them and not in exclude;
+        returns the leader Agent."""
+        timeout = timeout or 30.0 * SLOW
+        exclude = {a.server_addr for a in exclude}
+
+        def agreed():
+            ags = agents or self.running()
+            seen = {a.leader(timeout=3) for a in ags}
+            if len(seen) != 1:
+                return None
+            addr = seen.pop()
+            if not addr or addr in exclude:
+                return None
+            lead = self.by_addr(addr)
+            if lead is None or lead not in ags:
+                return None
+            return lead
+        return poll("one leader named by all servers", agreed, timeout)
+
+    def wait_voters(self, n, agents=None, timeout=None):
+        """Poll until the leader's configuration holds n servers, all
+        voters; returns the configuration."""
+        timeout = timeout or 30.0 * SLOW
+
+        def voters():
+            for a in (agents or self.running()):
+                c = a.raft_configuration()
+                if c is None:
+                    continue
+                s = c.get("Servers", [])
+                if len(s) == n and all(x.get("Voter") for x in s):
+                    return c
+                return None
+            return None
+        return poll("%d voters in the raft configuration" % n, voters,
+                    timeout)
+
+    def wait_digests(self, agents=None, timeout=None):
+        """Poll until kvd's digest is the same on every agent; returns
+        it."""
+        timeout = timeout or 30.0 * SLOW
+
+        def same():
+            ds = {a.kvd_digest() for a in (agents or self.running())}
+            return ds.pop() if len(ds) == 1 else None
+        return poll("equal kvd digests", same, timeout, interval=0.2)

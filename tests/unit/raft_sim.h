@@ -33,6 +33,7 @@
 #define SIM_MAX_NODES	8
 
 struct sim_chaos {
+	bool fifo;			/* links keep order (TCP-like) */
 	unsigned drop_pct;		/* per message */
 	unsigned dup_pct;
 	uint32_t delay_min_ms;
@@ -44,6 +45,9 @@ struct sim_chaos {
 	uint32_t apply_max_ms;
 	/* Mean milliseconds between actions; 0 = never. */
 	uint32_t crash_every_ms;
+	uint32_t down_min_ms;		/* a crashed node restarts after */
+	uint32_t down_max_ms;
+	unsigned crash_lose_all_pct;	/* crashes that keep no pending write */
 	uint32_t partition_every_ms;
 	uint32_t member_every_ms;
 	uint32_t transfer_every_ms;
@@ -52,11 +56,12 @@ struct sim_chaos {
 
 struct sim_opts {
 	uint64_t seed;
-	int voters;			/* nodes 0..voters-1 bootstrap as voters */
+	int voters;			/* nodes 0..voters-1 bootstrap */
 	int spares;			/* more nodes, started empty */
 	struct raft_options ropt;
 	struct sim_chaos chaos;
 	bool quiet;			/* no report on failure */
+	bool verbose;			/* every event to stderr, live */
 };
 
 enum sim_prop {
@@ -92,6 +97,12 @@ void sim_opts_default(struct sim_opts *o, uint64_t seed);
 /* A chaos profile: loss, duplication, reordering, fsync latency, crashes,
  * partitions, membership changes, transfers and a client workload. */
 void sim_chaos_default(struct sim_chaos *c);
+
+/* A profile drawn from the seed: network loss and latency, fsync
+ * latency, crash/partition/membership/transfer rates, workload, and the
+ * core's window, batch and snapshot tuning all vary from seed to seed. */
+void sim_opts_random(struct sim_opts *o, uint64_t seed, int voters,
+    int spares);
 
 int sim_new(const struct sim_opts *o, struct sim **out);
 void sim_free(struct sim *s);
