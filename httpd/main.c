@@ -2,7 +2,7 @@
  * arguments, loads the effective config, dials kvd, opens the admin
  * socket, starts listening, signals readiness and runs the loop. */
 #include "httpd.h"
-#include "flags.h"
+#include "daemon.h"
 #include "log.h"
 #include "rundir.h"
 
@@ -44,45 +44,28 @@ int
 main(int argc, char **argv)
 {
 	static struct httpd h;
-	char *cfgpath = NULL, *rundir = NULL, url[300];
-	struct flag_def defs[] = {
-		{ "config", FLAG_STRING, &cfgpath, "effective config file" },
-		{ "rundir", FLAG_STRING, &rundir, "agent run directory" },
-		{ NULL },
-	};
+	struct daemon_args args;
+	int rv;
+	char url[300];
 	const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 	struct lerr e = { "" };
-	enum log_level lvl;
-	int rest;
 
-	log_procinit("httpd");
+	if ((rv = daemon_start("httpd", argc, argv, &h.cfg, &args)) != 0)
+		return rv;
 	signal(SIGPIPE, SIG_IGN);
-	if (flags_parse(defs, argc - 1, argv + 1, &rest, &e) != 0 ||
-	    cfgpath == NULL || rundir == NULL) {
-		log_error("usage: lictor-httpd -config FILE -rundir DIR %s",
-		    e.msg);
-		return EXIT_PERMANENT;
-	}
-	config_defaults(&h.cfg);
-	if (config_load_file(&h.cfg, cfgpath, &e) != 0) {
-		log_error("%s", e.msg);
-		return EXIT_PERMANENT;
-	}
-	if (log_parse_level(h.cfg.log_level, &lvl) == 0)
-		log_setlevel(lvl);
-	h.rundir = rundir;
+	h.rundir = args.rundir;
 	h.boot = boot_id_new();
 	if (loop_new(&h.loop) != 0)
 		fatal("loop");
 	if (loop_signals(h.loop, sigs, 3, on_signal, &h) != 0)
 		fatal("signals");
-	rundir_url(rundir, "raft", url, sizeof(url));
+	rundir_url(args.rundir, "raft", url, sizeof(url));
 	if (ipc_client_open(&h.raft, url, h.boot, &e) != 0)
 		fatalx("%s", e.msg);
-	rundir_url(rundir, "kvd", url, sizeof(url));
+	rundir_url(args.rundir, "kvd", url, sizeof(url));
 	if (ipc_client_open(&h.kvd, url, h.boot, &e) != 0)
 		fatalx("%s", e.msg);
-	if (admin_open(&h.admin, rundir, "httpd", h.loop, &httpd_admin_ops,
+	if (admin_open(&h.admin, args.rundir, "httpd", h.loop, &httpd_admin_ops,
 	    &h, h.boot, &e) != 0)
 		fatalx("%s", e.msg);
 	if (h.cfg.port_http > 0 && httpd_start(&h, &e) != 0) {
@@ -98,7 +81,6 @@ main(int argc, char **argv)
 	ipc_client_close(h.raft);
 	loop_free(h.loop);
 	config_free(&h.cfg);
-	free(cfgpath);
-	free(rundir);
+	daemon_args_free(&args);
 	return 0;
 }

@@ -2,7 +2,7 @@
  * loads the agent's effective config, opens the store and its channels,
  * signals readiness and runs the loop. */
 #include "kvd.h"
-#include "flags.h"
+#include "daemon.h"
 #include "log.h"
 #include "rundir.h"
 #include "util.h"
@@ -79,32 +79,15 @@ int
 main(int argc, char **argv)
 {
 	static struct kvd k;
-	char *cfgpath = NULL, *rundir = NULL, path[4200], url[300];
-	struct flag_def defs[] = {
-		{ "config", FLAG_STRING, &cfgpath, "effective config file" },
-		{ "rundir", FLAG_STRING, &rundir, "agent run directory" },
-		{ NULL },
-	};
+	struct daemon_args args;
+	int rv;
+	char path[4200], url[300];
 	const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 	struct lerr e = { "" };
-	enum log_level lvl;
-	int rest;
 
-	log_procinit("kvd");
-	if (flags_parse(defs, argc - 1, argv + 1, &rest, &e) != 0 ||
-	    cfgpath == NULL || rundir == NULL) {
-		log_error("usage: lictor-kvd -config FILE -rundir DIR %s",
-		    e.msg);
-		return EXIT_PERMANENT;
-	}
-	config_defaults(&k.cfg);
-	if (config_load_file(&k.cfg, cfgpath, &e) != 0) {
-		log_error("%s", e.msg);
-		return EXIT_PERMANENT;
-	}
-	if (log_parse_level(k.cfg.log_level, &lvl) == 0)
-		log_setlevel(lvl);
-	k.rundir = rundir;
+	if ((rv = daemon_start("kvd", argc, argv, &k.cfg, &args)) != 0)
+		return rv;
+	k.rundir = args.rundir;
 	k.boot = boot_id_new();
 	if (loop_new(&k.loop) != 0)
 		fatal("loop");
@@ -129,14 +112,14 @@ main(int argc, char **argv)
 		k.marks[0].index = kv_state_applied(k.kv);
 		k.marks[0].at_ms = loop_now_ms(k.loop);
 	}
-	rundir_url(rundir, "raft", url, sizeof(url));
+	rundir_url(args.rundir, "raft", url, sizeof(url));
 	if (ipc_client_open(&k.raft, url, k.boot, &e) != 0)
 		fatalx("%s", e.msg);
-	rundir_url(rundir, "kvd", url, sizeof(url));
+	rundir_url(args.rundir, "kvd", url, sizeof(url));
 	if (ipc_server_open(&k.srv, url, k.loop, IPC_SIBLING, kvd_handle, &k,
 	    k.boot, &e) != 0)
 		fatalx("%s", e.msg);
-	if (admin_open(&k.admin, rundir, "kvd", k.loop, &kvd_admin_ops, &k,
+	if (admin_open(&k.admin, args.rundir, "kvd", k.loop, &kvd_admin_ops, &k,
 	    k.boot, &e) != 0)
 		fatalx("%s", e.msg);
 	log_info("ready: applied index %llu, store %s",
@@ -162,7 +145,6 @@ main(int argc, char **argv)
 	free(k.marks);
 	free(k.touched);
 	config_free(&k.cfg);
-	free(cfgpath);
-	free(rundir);
+	daemon_args_free(&args);
 	return 0;
 }

@@ -3,7 +3,7 @@
  * it, opens the server port and raft.sock, signals readiness and runs the
  * loop. */
 #include "raftd.h"
-#include "flags.h"
+#include "daemon.h"
 #include "gotime.h"
 #include "log.h"
 #include "rundir.h"
@@ -115,37 +115,20 @@ int
 main(int argc, char **argv)
 {
 	static struct raftd d;
-	char *cfgpath = NULL, *rundir = NULL, path[4200], url[300];
-	struct flag_def defs[] = {
-		{ "config", FLAG_STRING, &cfgpath, "effective config file" },
-		{ "rundir", FLAG_STRING, &rundir, "agent run directory" },
-		{ NULL },
-	};
+	struct daemon_args args;
+	int rv;
+	char path[4200], url[300];
 	const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 	struct lerr e = { "" };
-	enum log_level lvl;
 	const char *host;
-	int rest;
 
-	log_procinit("raftd");
-	if (flags_parse(defs, argc - 1, argv + 1, &rest, &e) != 0 ||
-	    cfgpath == NULL || rundir == NULL) {
-		log_error("usage: lictor-raftd -config FILE -rundir DIR %s",
-		    e.msg);
-		return EXIT_PERMANENT;
-	}
-	config_defaults(&d.cfg);
-	if (config_load_file(&d.cfg, cfgpath, &e) != 0) {
-		log_error("%s", e.msg);
-		return EXIT_PERMANENT;
-	}
-	if (log_parse_level(d.cfg.log_level, &lvl) == 0)
-		log_setlevel(lvl);
+	if ((rv = daemon_start("raftd", argc, argv, &d.cfg, &args)) != 0)
+		return rv;
 	if (d.cfg.node_id == NULL || *d.cfg.node_id == '\0') {
-		log_error("no node id in %s", cfgpath);
+		log_error("no node id in %s", args.cfgpath);
 		return EXIT_PERMANENT;
 	}
-	d.rundir = rundir;
+	d.rundir = args.rundir;
 	d.boot = boot_id_new();
 	d.id = node_id_of(d.cfg.node_id);
 	host = d.cfg.advertise_addr && *d.cfg.advertise_addr ?
@@ -177,14 +160,14 @@ main(int argc, char **argv)
 		log_error("%s", e.msg);
 		return EXIT_TEMPORARY;
 	}
-	rundir_url(rundir, "kvd", url, sizeof(url));
+	rundir_url(args.rundir, "kvd", url, sizeof(url));
 	if (ipc_client_open(&d.kvd, url, d.boot, &e) != 0)
 		fatalx("%s", e.msg);
-	rundir_url(rundir, "raft", url, sizeof(url));
+	rundir_url(args.rundir, "raft", url, sizeof(url));
 	if (ipc_server_open(&d.srv, url, d.loop, IPC_SIBLING, serve_handle,
 	    &d, d.boot, &e) != 0)
 		fatalx("%s", e.msg);
-	if (admin_open(&d.admin, rundir, "raftd", d.loop, &raftd_admin_ops,
+	if (admin_open(&d.admin, args.rundir, "raftd", d.loop, &raftd_admin_ops,
 	    &d, d.boot, &e) != 0)
 		fatalx("%s", e.msg);
 	cluster_start(&d);
@@ -209,7 +192,6 @@ main(int argc, char **argv)
 	loop_free(d.loop);
 	free(d.known);
 	config_free(&d.cfg);
-	free(cfgpath);
-	free(rundir);
+	daemon_args_free(&args);
 	return 0;
 }
