@@ -170,6 +170,8 @@ main(int argc, char **argv)
 	if (admin_open(&d.admin, args.rundir, "raftd", d.loop, &raftd_admin_ops,
 	    &d, d.boot, &e) != 0)
 		fatalx("%s", e.msg);
+	/* The first snapshot waits an interval after start too. */
+	d.snap_last_ms = mono_ms();
 	cluster_start(&d);
 	d.tick = loop_timer_new(d.loop, tick, &d);
 	loop_timer_arm(d.tick, RAFTD_TICK_MS);

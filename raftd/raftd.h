@@ -79,6 +79,7 @@ struct raftd {
 	uint64_t snap_index, snap_term;	/* latest durable snapshot */
 	bool snap_taking;		/* kvd is writing one */
 	uint64_t snap_want;		/* index the core asked for */
+	uint64_t snap_last_ms;		/* when the last one was started */
 
 	/* requests waiting on the core or on the leader (serve.c) */
 	struct waiter *waiters;

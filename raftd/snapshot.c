@@ -3,6 +3,7 @@
  * keeps the latest two, hands their bytes to the core to send to lagging
  * followers, and writes the ones followers receive. */
 #include "raftd.h"
+#include "gotime.h"
 #include "log.h"
 #include "log_store.h"
 #include "util.h"
@@ -216,8 +217,13 @@ snapshot_take(struct raftd *d, uint64_t index)
 	char dir[RAFT_PATH_MAX], taking[RAFT_PATH_MAX];
 
 	d->snap_want = index;
-	if (d->snap_taking || d->kvd_applied < index)
-		return; /* asked again from the tick once kvd catches up */
+	/* As Consul: past the threshold, a snapshot at most once per
+	 * raft_snapshot_interval (writing one stalls kvd and raftd for a few
+	 * milliseconds). The tick asks again. */
+	if (d->snap_taking || d->kvd_applied < index ||
+	    mono_ms() < d->snap_last_ms +
+	    (uint64_t)d->cfg.raft_snapshot_interval_ms)
+		return;
 	snap_dir(d, dir, sizeof(dir));
 	if (mkdir_p(dir, 0700) != 0) {
 		log_warn("mkdir %s", dir);
@@ -231,6 +237,7 @@ snapshot_take(struct raftd *d, uint64_t index)
 	s.path = taking;
 	s.path_len = strlen(taking);
 	d->snap_taking = true;
+	d->snap_last_ms = mono_ms();
 	call = ipc_call_new(d->kvd, MSG_KV_SNAPSHOT);
 	msg_kv_snapshot_enc(ipc_call_writer(call), &s);
 	ipc_call_send_loop(call, SNAP_RPC_TIMEOUT_MS, d->loop, on_kv_snapshot,

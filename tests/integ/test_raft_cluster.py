@@ -606,7 +606,8 @@ def test_failover_under_write_load(cluster_factory):
 @pytest.mark.timeout(150)
 def test_wiped_server_catches_up_through_snapshot(cluster_factory):
     c = cluster_factory(3, config={"raft_snapshot_threshold": 64,
-                                   "raft_trailing_logs": 16})
+                                   "raft_trailing_logs": 16,
+                                   "raft_snapshot_interval": "200ms"})
     lead = c.wait_leader()
     f, other = followers(c, lead)[:2]
     expected = {}
