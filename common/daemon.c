@@ -3,7 +3,9 @@
 #include "flags.h"
 #include "log.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 int
@@ -43,4 +45,11 @@ daemon_args_free(struct daemon_args *a)
 	free(a->cfgpath);
 	free(a->rundir);
 	a->cfgpath = a->rundir = NULL;
+}
+
+void
+daemon_stopping(void)
+{
+	signal(SIGALRM, SIG_DFL);
+	alarm(DAEMON_STOP_MAX_S);
 }

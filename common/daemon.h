@@ -16,5 +16,10 @@ struct daemon_args {
 int daemon_start(const char *name, int argc, char **argv,
     struct lictor_config *cfg, struct daemon_args *a);
 void daemon_args_free(struct daemon_args *a);
+/* Called when a stop signal arrives: if the cleanup that follows hangs,
+ * the process ends by SIGALRM after DAEMON_STOP_MAX_S rather than
+ * outlive its agent. */
+#define DAEMON_STOP_MAX_S 10
+void daemon_stopping(void);
 
 #endif

@@ -59,4 +59,10 @@ int store_iter_next(struct store_iter *it, const void **key, size_t *klen,
     const void **val, size_t *vlen);
 void store_iter_free(struct store_iter *it);
 
+/* Deletes every key in [from, to), at once and without fsync, outside any
+ * batch: for dropping what is already covered by durable state (raftd's
+ * compacted log). */
+int store_delete_range(struct store *s, const void *from, size_t flen,
+    const void *to, size_t tlen);
+
 #endif

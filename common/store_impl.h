@@ -27,6 +27,9 @@ struct store_ops {
 	int (*iter_next)(struct store_iter *it, const void **key,
 	    size_t *klen, const void **val, size_t *vlen);
 	void (*iter_free)(struct store_iter *it);
+	/* Optional; store_delete_range falls back to deleting key by key. */
+	int (*delete_range)(struct store *s, const void *from, size_t flen,
+	    const void *to, size_t tlen);
 };
 
 /* The first member of every implementation's object. */

@@ -542,3 +542,40 @@ store_iter_free(struct store_iter *it)
 	if (it != NULL)
 		it->s->ops->iter_free(it);
 }
+
+static int
+cmp_bytes(const void *a, size_t al, const void *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	return c != 0 ? c : (al > bl) - (al < bl);
+}
+
+int
+store_delete_range(struct store *s, const void *from, size_t flen,
+    const void *to, size_t tlen)
+{
+	struct store_batch *b;
+	struct store_iter *it;
+	const void *k, *v;
+	size_t kl, vl;
+	int rv;
+
+	if (s == NULL)
+		return -LE_INVAL;
+	if (s->ops->delete_range != NULL)
+		return s->ops->delete_range(s, from, flen, to, tlen);
+	if ((b = store_batch_new(s)) == NULL)
+		return -LE_NOMEM;
+	it = store_iter_new(s, NULL, NULL, 0);
+	store_iter_seek(it, from, flen);
+	while ((rv = store_iter_next(it, &k, &kl, &v, &vl)) == 1 &&
+	    cmp_bytes(k, kl, to, tlen) < 0)
+		if ((rv = store_batch_del(b, k, kl)) != 0)
+			break;
+	store_iter_free(it);
+	if (rv >= 0)
+		rv = store_batch_commit(b, false);
+	store_batch_free(b);
+	return rv < 0 ? rv : 0;
+}

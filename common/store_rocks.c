@@ -47,6 +47,8 @@ struct rocks_iter {
 };
 
 static const struct store_ops rocks_ops;
+static int rocks_delete_range(struct store *s, const void *from, size_t flen,
+    const void *to, size_t tlen);
 
 /* RocksDB's Status::ToString() starts with the code's name. */
 static int
@@ -416,4 +418,24 @@ static const struct store_ops rocks_ops = {
 	.iter_seek = rocks_iter_seek,
 	.iter_next = rocks_iter_next,
 	.iter_free = rocks_iter_free,
+	.delete_range = rocks_delete_range,
 };
+
+static int
+rocks_delete_range(struct store *s, const void *from, size_t flen,
+    const void *to, size_t tlen)
+{
+	struct rocks_store *rs = (struct rocks_store *)s;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	char *err = NULL;
+
+	rocksdb_writebatch_delete_range(wb, from, flen, to, tlen);
+	rocksdb_write(rs->db, rs->wnosync, wb, &err);
+	rocksdb_writebatch_destroy(wb);
+	if (err != NULL) {
+		log_warnx("store: delete range: %s", err);
+		free(err);
+		return -LE_IO;
+	}
+	return 0;
+}

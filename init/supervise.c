@@ -229,15 +229,18 @@ stop_next(struct initd *in)
 	for (int i = INIT_NCHILD - 1; i >= 0; i--) {
 		struct child *c = &in->ch[i];
 
-		loop_timer_cancel(c->timer);
 		if (c->pid > 0) {
+			/* A second stop request must not cancel the grace
+			 * timer of a daemon already stopping. */
 			if (c->state != CH_STOPPING) {
+				loop_timer_cancel(c->timer);
 				c->state = CH_STOPPING;
 				kill(c->pid, SIGTERM);
 				loop_timer_arm(c->timer, STOP_GRACE_MS);
 			}
 			return;
 		}
+		loop_timer_cancel(c->timer);
 		if (c->state != CH_FAILED)
 			c->state = CH_DOWN;
 	}

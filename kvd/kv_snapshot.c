@@ -9,10 +9,12 @@
  * restore checks the whole file (structure, count, checksum) before it
  * touches the store, then replaces the store's contents in one batch. */
 #include "kvd.h"
+#include "gotime.h"
 #include "log.h"
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,33 +73,37 @@ get64(const unsigned char *b)
 	return (uint64_t)get32(b) << 32 | get32(b + 4);
 }
 
-int
-kv_snapshot_save(struct kvd *k, const char *path, uint64_t *index,
-    struct lerr *e)
+/* Writes the state the iterator sees (a point-in-time view: RocksDB
+ * iterators are) to path, atomically. Frees the iterator. Runs on the
+ * snapshot thread. */
+static int
+snap_write(struct store_iter *it, const char *path, uint64_t index,
+    uint64_t *count, struct lerr *e)
 {
 	char tmp[RAFT_PATH_MAX + 8];
 	struct snap_w w = { NULL, FNV_OFFSET, 0 };
-	struct store_iter *it;
 	const void *key, *val;
 	size_t klen, vlen;
 	unsigned char hdr[16];
-	uint64_t count = 0;
 	int rv, fd;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+	*count = 0;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+		store_iter_free(it);
 		return lerr_set(e, LE_RANGE, "snapshot path too long");
-	*index = kv_state_applied(k->kv);
+	}
 	if ((w.f = fopen(tmp, "wbx")) == NULL && errno == EEXIST) {
 		unlink(tmp);
 		w.f = fopen(tmp, "wbx");
 	}
-	if (w.f == NULL)
+	if (w.f == NULL) {
+		store_iter_free(it);
 		return lerr_set(e, LE_IO, "create %s: %s", tmp,
 		    strerror(errno));
+	}
 	memcpy(hdr, SNAP_MAGIC, 8);
-	be64(hdr + 8, *index);
+	be64(hdr + 8, index);
 	sw_put(&w, hdr, 16);
-	it = store_iter_new(k->store, NULL, NULL, 0);
 	while ((rv = store_iter_next(it, &key, &klen, &val, &vlen)) == 1) {
 		unsigned char lens[8];
 
@@ -106,7 +112,7 @@ kv_snapshot_save(struct kvd *k, const char *path, uint64_t *index,
 		sw_put(&w, lens, 8);
 		sw_put(&w, key, klen);
 		sw_put(&w, val, vlen);
-		count++;
+		(*count)++;
 	}
 	store_iter_free(it);
 	if (rv < 0 && w.err == 0)
@@ -116,7 +122,7 @@ kv_snapshot_save(struct kvd *k, const char *path, uint64_t *index,
 		uint64_t fnv;
 
 		be32(tr, SNAP_END);
-		be64(tr + 4, count);
+		be64(tr + 4, *count);
 		sw_put(&w, tr, 12);
 		fnv = w.fnv;
 		be64(tr + 12, fnv);
@@ -138,9 +144,88 @@ kv_snapshot_save(struct kvd *k, const char *path, uint64_t *index,
 		    le_strerror(w.err));
 	}
 	fsync_dir_of(path);
-	log_info("snapshot at index %llu: %llu records to %s",
-	    (unsigned long long)*index, (unsigned long long)count, path);
 	return 0;
+}
+
+struct snap_job {
+	struct kvd *k;
+	struct store_iter *it;
+	char path[RAFT_PATH_MAX + 1];
+	uint64_t index, count, t0;
+	int rv;
+	struct lerr e;
+	kv_snap_done_fn fn;
+	void *arg;
+};
+
+static void
+snap_done(void *arg)
+{
+	struct snap_job *j = arg;
+
+	if (j->k->snap_running) {
+		pthread_join(j->k->snap_thread, NULL);
+		j->k->snap_running = false;
+	}
+	if (j->rv == 0)
+		log_info("snapshot at index %llu: %llu records to %s in %llu "
+		    "ms (off the loop)", (unsigned long long)j->index,
+		    (unsigned long long)j->count, j->path,
+		    (unsigned long long)(mono_ms() - j->t0));
+	j->fn(j->arg, j->rv, j->index, j->e.msg);
+	free(j);
+}
+
+static void *
+snap_thread(void *arg)
+{
+	struct snap_job *j = arg;
+
+	j->rv = snap_write(j->it, j->path, j->index, &j->count, &j->e);
+	loop_post(j->k->loop, snap_done, j);
+	return NULL;
+}
+
+int
+kv_snapshot_save_async(struct kvd *k, const char *path, kv_snap_done_fn fn,
+    void *arg, struct lerr *e)
+{
+	struct snap_job *j;
+
+	if (k->snap_running)
+		return lerr_set(e, LE_STATE, "a snapshot is being written");
+	if (strlen(path) > RAFT_PATH_MAX)
+		return lerr_set(e, LE_RANGE, "snapshot path too long");
+	j = xcalloc(1, sizeof(*j));
+	j->k = k;
+	j->fn = fn;
+	j->arg = arg;
+	j->t0 = mono_ms();
+	snprintf(j->path, sizeof(j->path), "%s", path);
+	/* The view is taken here, on the loop, between two applied batches:
+	 * exactly the state at this applied index. */
+	j->index = kv_state_applied(k->kv);
+	j->it = store_iter_new(k->store, NULL, NULL, 0);
+	if (j->it == NULL ||
+	    pthread_create(&k->snap_thread, NULL, snap_thread, j) != 0) {
+		if (j->it != NULL)
+			store_iter_free(j->it);
+		free(j);
+		return lerr_set(e, LE_NOMEM, "snapshot thread");
+	}
+	k->snap_running = true;
+	return 0;
+}
+
+void
+kv_snapshot_wait(struct kvd *k)
+{
+	/* At shutdown: the thread's completion is queued on the loop. */
+	if (k->snap_running) {
+		pthread_join(k->snap_thread, NULL);
+		k->snap_running = false;
+		loop_drain(k->loop);
+	}
 }
 
 /* Reads the whole file into memory and checks it. */

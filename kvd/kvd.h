@@ -4,6 +4,7 @@
 #ifndef LICTOR_KVD_H
 #define LICTOR_KVD_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -72,6 +73,8 @@ struct kvd {
 	struct { uint64_t index, at_ms; } *marks;
 	size_t nmarks, cap_marks;
 	struct loop_timer *cron;
+	pthread_t snap_thread;		/* writing a snapshot, when running */
+	bool snap_running;
 	struct kvd_stats st;
 };
 
@@ -102,9 +105,13 @@ void kvd_ask_read_index(struct kvd *k, struct ipc_req *r,
 bool kvd_lease_valid(struct kvd *k);
 uint64_t kvd_last_contact(struct kvd *k);
 void kvd_read_waits_fail(struct kvd *k, int code, const char *text);
-/* kv_snapshot.c */
-int kv_snapshot_save(struct kvd *k, const char *path, uint64_t *index,
-    struct lerr *e);
+/* kv_snapshot.c: the state as one file, written by a thread from a
+ * point-in-time view so the loop keeps applying; fn runs on the loop. */
+typedef void (*kv_snap_done_fn)(void *arg, int rv, uint64_t index,
+    const char *err);
+int kv_snapshot_save_async(struct kvd *k, const char *path,
+    kv_snap_done_fn fn, void *arg, struct lerr *e);
+void kv_snapshot_wait(struct kvd *k);
 int kv_snapshot_restore(struct kvd *k, const char *path, uint64_t *index,
     struct lerr *e);
 /* kv_watch.c: parked blocking queries */

@@ -133,24 +133,33 @@ kvd_serve_read(struct kvd *k, struct ipc_req *r, const struct msg_kv_read *q)
 }
 
 static void
+snapshot_written(void *arg, int rv, uint64_t index, const char *err)
+{
+	struct ipc_req *r = arg;
+	struct msg_raft_index_reply rep = { .code = rv, .index = index };
+
+	if (rv != 0) {
+		log_warnx("%s", err);
+		rep.text = err;
+		rep.text_len = strlen(err);
+	}
+	msg_raft_index_reply_enc(ipc_reply_begin(r, MSG_KV_SNAPSHOT), &rep);
+	ipc_reply_send(r);
+}
+
+static void
 kvd_snapshot(struct kvd *k, struct ipc_req *r, const struct msg_kv_snapshot *s)
 {
-	struct msg_raft_index_reply rep = { 0 };
 	char path[RAFT_PATH_MAX + 1];
 	struct lerr e = { "" };
 
 	memcpy(path, s->path, s->path_len);
 	path[s->path_len] = '\0';
-	rep.code = kv_snapshot_save(k, path, &rep.index, &e);
-	if (rep.code != 0) {
-		log_warnx("%s", e.msg);
-		rep.text = e.msg;
-		rep.text_len = strlen(e.msg);
-	} else {
-		k->st.snapshots_saved++;
+	if (kv_snapshot_save_async(k, path, snapshot_written, r, &e) != 0) {
+		snapshot_written(r, -LE_STATE, 0, e.msg);
+		return;
 	}
-	msg_raft_index_reply_enc(ipc_reply_begin(r, MSG_KV_SNAPSHOT), &rep);
-	ipc_reply_send(r);
+	k->st.snapshots_saved++;
 }
 
 void

@@ -70,6 +70,7 @@ on_signal(void *arg, int signo)
 	struct kvd *k = arg;
 
 	log_info("caught signal %d, stopping", signo);
+	daemon_stopping();
 	kvd_writes_fail_all(k, -LE_UNAVAIL, "kvd is stopping");
 	kvd_read_waits_fail(k, -LE_UNAVAIL, "kvd is stopping");
 	loop_stop(k->loop);
@@ -129,6 +130,7 @@ main(int argc, char **argv)
 	loop_run(k.loop);
 	/* Replies already queued for the loop run (and release what they
 	 * hold) before the state they touch goes. */
+	kv_snapshot_wait(&k);
 	ipc_client_close(k.raft);
 	loop_drain(k.loop);
 	kvd_writes_fail_all(&k, -LE_UNAVAIL, "kvd is stopping");

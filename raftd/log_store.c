@@ -25,8 +25,8 @@ get64(const uint8_t *p)
 	return v;
 }
 
-static void
-entry_key(uint8_t k[9], uint64_t index)
+void
+ls_entry_key(uint8_t k[9], uint64_t index)
 {
 	k[0] = 'e';
 	be64(k + 1, index);
@@ -161,7 +161,7 @@ ls_put_entry(struct store_batch *b, const struct ls_entry *ent)
 
 	if (ent->len > LS_MAX_ENTRY)
 		return -LE_TOOBIG;
-	entry_key(k, ent->index);
+	ls_entry_key(k, ent->index);
 	if ((v = malloc(9 + ent->len)) == NULL)
 		return -LE_NOMEM;
 	be64(v, ent->term);
@@ -180,7 +180,7 @@ ls_del_entries(struct store_batch *b, uint64_t from, uint64_t to)
 	int rv;
 
 	for (uint64_t i = from; i != 0 && i <= to; i++) {
-		entry_key(k, i);
+		ls_entry_key(k, i);
 		if ((rv = store_batch_del(b, k, 9)) != 0)
 			return rv;
 	}

@@ -51,6 +51,8 @@ int ls_load(struct store *s, struct ls_state *st, ls_entry_fn fn, void *arg,
 /* Batch builders over a store_batch. Each returns 0 or a negative code. */
 int ls_put_hardstate(struct store_batch *b, uint64_t term, const char *vote);
 int ls_put_entry(struct store_batch *b, const struct ls_entry *ent);
+/* The 9-byte key of entry index (for range deletes). */
+void ls_entry_key(uint8_t k[9], uint64_t index);
 /* Deletes entries [from, to] (inclusive), as known to the caller. */
 int ls_del_entries(struct store_batch *b, uint64_t from, uint64_t to);
 int ls_put_snap_meta(struct store_batch *b, uint64_t index, uint64_t term,

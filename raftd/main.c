@@ -67,6 +67,7 @@ on_signal(void *arg, int signo)
 	struct raftd *d = arg;
 
 	log_info("caught signal %d, stopping", signo);
+	daemon_stopping();
 	loop_stop(d->loop);
 }
 

@@ -310,6 +310,10 @@ op_persist_snapshot(void *ctx, uint64_t seq, const struct raft_snapshot *s)
 	d->batch_seq = seq;
 }
 
+/* Entries up to index are covered by a snapshot whose metadata is in the
+ * batch gathering now: once that batch is handed over, one range delete
+ * follows it on the persistence thread (node_flush). Deleting them key by
+ * key in the batch cost the loop ~1 us per entry. */
 static void
 op_compact(void *ctx, uint64_t index)
 {
@@ -319,7 +323,9 @@ op_compact(void *ctx, uint64_t index)
 		return;
 	if (index > d->ls_last)
 		index = d->ls_last;
-	batch_check(d, ls_del_entries(batch(d), d->ls_first, index));
+	d->compact_from = d->compact_from ? d->compact_from : d->ls_first;
+	d->compact_to = index;
+	(void)batch(d); /* the metadata's batch must be handed over first */
 	d->ls_first = index + 1;
 	if (d->ls_first > d->ls_last)
 		d->ls_first = d->ls_last = 0;
@@ -430,6 +436,14 @@ node_flush(void *arg)
 	d->batch = NULL;
 	d->batch_seq = 0;
 	d->batch_ops = 0;
+	if (d->compact_to != 0) {
+		uint8_t from[9], to[9];
+
+		ls_entry_key(from, d->compact_from);
+		ls_entry_key(to, d->compact_to + 1);
+		persist_delete_range(d->persist, from, 9, to, 9);
+		d->compact_from = d->compact_to = 0;
+	}
 }
 
 /* ---- the wire ---- */

@@ -6,10 +6,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct job {
 	struct job *next;
-	struct store_batch *b;
+	struct store_batch *b;	/* or, when NULL, a range to delete: */
+	void *from, *to;
+	size_t flen, tlen;
 	uint64_t token;
 	int rv;
 	struct persist *p;
@@ -58,9 +61,16 @@ run(void *arg)
 		if (p->head == NULL)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->mu);
-		j->rv = store_batch_commit(j->b, p->sync);
-		store_batch_free(j->b);
-		j->b = NULL;
+		if (j->b != NULL) {
+			j->rv = store_batch_commit(j->b, p->sync);
+			store_batch_free(j->b);
+			j->b = NULL;
+		} else {
+			j->rv = store_delete_range(p->s, j->from, j->flen, j->to,
+			    j->tlen);
+			free(j->from);
+			free(j->to);
+		}
 		loop_post(p->loop, done, j);
 	}
 	return NULL;
@@ -102,13 +112,9 @@ persist_stop(struct persist *p)
 	free(p);
 }
 
-void
-persist_submit(struct persist *p, struct store_batch *b, uint64_t token)
+static void
+enqueue(struct persist *p, struct job *j)
 {
-	struct job *j = xcalloc(1, sizeof(*j));
-
-	j->b = b;
-	j->token = token;
 	j->p = p;
 	atomic_fetch_add(&p->inflight, 1);
 	pthread_mutex_lock(&p->mu);
@@ -119,6 +125,31 @@ persist_submit(struct persist *p, struct store_batch *b, uint64_t token)
 	p->tail = j;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+}
+
+void
+persist_submit(struct persist *p, struct store_batch *b, uint64_t token)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->b = b;
+	j->token = token;
+	enqueue(p, j);
+}
+
+void
+persist_delete_range(struct persist *p, const void *from, size_t flen,
+    const void *to, size_t tlen)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->from = xmalloc(flen ? flen : 1);
+	memcpy(j->from, from, flen);
+	j->flen = flen;
+	j->to = xmalloc(tlen ? tlen : 1);
+	memcpy(j->to, to, tlen);
+	j->tlen = tlen;
+	enqueue(p, j);
 }
 
 int

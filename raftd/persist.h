@@ -25,6 +25,11 @@ int persist_start(struct persist **out, struct loop *loop, struct store *s,
 void persist_stop(struct persist *p);
 /* Hands a batch over (the thread owns and frees it). */
 void persist_submit(struct persist *p, struct store_batch *b, uint64_t token);
+/* After the batches handed over so far: delete keys [from, to) (no
+ * fsync; for what durable state already covers). Completes like a batch
+ * with token 0. */
+void persist_delete_range(struct persist *p, const void *from, size_t flen,
+    const void *to, size_t tlen);
 /* Batches handed over and not yet completed. */
 int persist_inflight(struct persist *p);
 

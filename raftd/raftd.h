@@ -66,6 +66,7 @@ struct raftd {
 	uint64_t batch_seq;		/* highest seq in it; 0: none */
 	size_t batch_ops;
 	uint64_t ls_first, ls_last;	/* entries in the store (w/ batch) */
+	uint64_t compact_from, compact_to; /* range to drop after the batch */
 
 	/* the apply stream handed to kvd through raft.fetch */
 	uint64_t apply_upto;		/* highest index the core applied */

@@ -163,7 +163,7 @@ on_kv_snapshot(void *arg, int rv, struct proto_msg *m)
 	struct lerr e;
 	void *data;
 	size_t len, cl;
-	uint64_t term;
+	uint64_t term, t0 = mono_ms();
 
 	d->snap_taking = false;
 	if (d->stopping)
@@ -203,9 +203,10 @@ on_kv_snapshot(void *arg, int rv, struct proto_msg *m)
 	d->snap_term = term;
 	raft_snapshot_done(d->r, rep.index, data, len);
 	free(data);
-	log_info("snapshot at index %llu (%zu bytes)",
-	    (unsigned long long)rep.index, len);
 	snapshot_prune(d);
+	log_info("snapshot at index %llu (%zu bytes) taken in %llu ms",
+	    (unsigned long long)rep.index, len,
+	    (unsigned long long)(mono_ms() - t0));
 }
 
 /* The core wants a snapshot at index or later: kvd writes it. */
