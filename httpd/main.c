@@ -37,6 +37,7 @@ on_signal(void *arg, int signo)
 	struct httpd *h = arg;
 
 	log_info("caught signal %d, stopping", signo);
+	daemon_stopping();
 	loop_stop(h->loop);
 }
 
