@@ -426,9 +426,14 @@ rocks_delete_range(struct store *s, const void *from, size_t flen,
     const void *to, size_t tlen)
 {
 	struct rocks_store *rs = (struct rocks_store *)s;
-	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_t *wb;
 	char *err = NULL;
+	int c = memcmp(from, to, flen < tlen ? flen : tlen);
 
+	/* RocksDB refuses an inverted range; an empty one deletes nothing. */
+	if (c > 0 || (c == 0 && flen >= tlen))
+		return 0;
+	wb = rocksdb_writebatch_create();
 	rocksdb_writebatch_delete_range(wb, from, flen, to, tlen);
 	rocksdb_write(rs->db, rs->wnosync, wb, &err);
 	rocksdb_writebatch_destroy(wb);

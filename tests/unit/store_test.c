@@ -528,6 +528,36 @@ test_open_error(void **state)
 	assert_non_null(strstr(e.msg, "lock"));
 }
 
+/* [from, to) goes, at once; keys outside it and the bounds' neighbours
+ * stay; an empty or inverted range deletes nothing. */
+static void
+test_delete_range(void **state)
+{
+	struct fx *f = *state;
+	struct store_batch *b = store_batch_new(f->s);
+	char out[256];
+
+	assert_non_null(b);
+	assert_int_equal(store_batch_put(b, "a", 1, "0", 1), 0);
+	assert_int_equal(store_batch_put(b, "e1", 2, "1", 1), 0);
+	assert_int_equal(store_batch_put(b, "e2", 2, "2", 1), 0);
+	assert_int_equal(store_batch_put(b, "e3", 2, "3", 1), 0);
+	assert_int_equal(store_batch_put(b, "e4", 2, "4", 1), 0);
+	assert_int_equal(store_batch_put(b, "z", 1, "9", 1), 0);
+	assert_int_equal(store_batch_commit(b, true), 0);
+	store_batch_free(b);
+	assert_int_equal(store_delete_range(f->s, "e2", 2, "e4", 2), 0);
+	list(f->s, NULL, NULL, 0, out, sizeof(out));
+	assert_string_equal(out, "a=0;e1=1;e4=4;z=9;");
+	assert_int_equal(store_delete_range(f->s, "e4", 2, "e4", 2), 0);
+	assert_int_equal(store_delete_range(f->s, "z", 1, "a", 1), 0);
+	list(f->s, NULL, NULL, 0, out, sizeof(out));
+	assert_string_equal(out, "a=0;e1=1;e4=4;z=9;");
+	assert_int_equal(store_delete_range(f->s, "e", 1, "f", 1), 0);
+	list(f->s, NULL, NULL, 0, out, sizeof(out));
+	assert_string_equal(out, "a=0;z=9;");
+}
+
 #define MEM(fn)		{ "mem/" #fn, fn, setup_mem, teardown, NULL }
 #define ROCKS(fn)	{ "rocks/" #fn, fn, setup_rocks, teardown, NULL }
 #define BOTH(fn)	MEM(fn), ROCKS(fn)
@@ -547,6 +577,7 @@ main(void)
 		BOTH(test_seek),
 		BOTH(test_many_keys),
 		BOTH(test_foreign_batch),
+		BOTH(test_delete_range),
 		ROCKS(test_reopen_persists),
 		ROCKS(test_open_error),
 	};
