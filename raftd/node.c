@@ -146,6 +146,31 @@ op_rand(void *ctx)
 	return v;
 }
 
+/* Where each server is, looked up once per id instead of copying the
+ * configuration for every message sent; dropped every tick so an address
+ * that changes with the configuration is picked up. */
+static bool
+addr_cached(struct raftd *d, uint64_t id, char *out, size_t len)
+{
+	for (size_t i = 0; i < d->naddr_cache; i++)
+		if (d->addr_cache[i].id == id) {
+			snprintf(out, len, "%s", d->addr_cache[i].addr);
+			return true;
+		}
+	return false;
+}
+
+static void
+addr_cache_put(struct raftd *d, uint64_t id, const char *addr)
+{
+	size_t i = d->naddr_cache < RAFT_MAX_SERVERS ? d->naddr_cache++ :
+	    (size_t)(id % RAFT_MAX_SERVERS);
+
+	d->addr_cache[i].id = id;
+	snprintf(d->addr_cache[i].addr, sizeof(d->addr_cache[i].addr), "%s",
+	    addr);
+}
+
 static void
 op_send(void *ctx, const struct raft_msg *m)
 {
@@ -157,11 +182,14 @@ op_send(void *ctx, const struct raft_msg *m)
 	char addr[RW_ADDR_MAX + 1];
 	struct mpw out;
 
-	raft_config_get(d->r, false, &c);
-	if ((s = raft_config_find(&c, m->to)) != NULL)
-		node_server_addr(s, addr, sizeof(addr));
-	else if (!cluster_addr_of(d, m->to, addr, sizeof(addr)))
-		return; /* a server we know nothing of: unreachable */
+	if (!addr_cached(d, m->to, addr, sizeof(addr))) {
+		raft_config_get(d->r, false, &c);
+		if ((s = raft_config_find(&c, m->to)) != NULL)
+			node_server_addr(s, addr, sizeof(addr));
+		else if (!cluster_addr_of(d, m->to, addr, sizeof(addr)))
+			return; /* a server we know nothing of: unreachable */
+		addr_cache_put(d, m->to, addr);
+	}
 	switch (m->type) {
 	case RAFT_MSG_VOTE:
 	case RAFT_MSG_PREVOTE:
@@ -670,6 +698,7 @@ node_tick(void *arg)
 	struct raftd *d = arg;
 
 	if (!d->stopping) {
+		d->naddr_cache = 0;
 		raft_tick(d->r);
 		if (d->snap_want > d->snap_index && !d->snap_taking &&
 		    d->kvd_applied >= d->snap_want)

@@ -60,6 +60,9 @@ struct raftd {
 	uint64_t id;			/* fnv64 of the node id, never 0 */
 	char addr[RW_ADDR_MAX + 1];	/* "ip:port" others reach us at */
 	char conf_addr[RAFT_ADDR_MAX + 1]; /* "ip:port uuid node" */
+	struct { uint64_t id; char addr[RW_ADDR_MAX + 1]; }
+	    addr_cache[RAFT_MAX_SERVERS];	/* node.c: op_send */
+	size_t naddr_cache;
 
 	/* persistence: the batch gathering this turn */
 	struct store_batch *batch;
