@@ -61,7 +61,10 @@ find_exe(const char *self, const char *name, char *out, size_t len)
 			out[0] = '\0';
 		return;
 	}
-	if (realpath(self, dir) == NULL) {
+	/* Our own binary, wherever PATH found it: argv[0] may be a bare
+	 * name. */
+	if (realpath("/proc/self/exe", dir) == NULL &&
+	    realpath(self, dir) == NULL) {
 		n = snprintf(dir, sizeof(dir), "%s", self);
 		if (n < 0 || (size_t)n >= sizeof(dir))
 			dir[0] = '\0';
