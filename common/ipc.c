@@ -138,6 +138,8 @@ srv_deliver(void *arg)
 	struct sreq *r = arg;
 	struct ipc_server *s = r->pub.srv;
 
+	if (s->closing)
+		return; /* queued before the close; freed by it */
 	s->fn(s->arg, &r->pub);
 }
 
@@ -276,6 +278,9 @@ ipc_server_close(struct ipc_server *s)
 	nng_close(s->sock);
 	for (r = s->all; r != NULL; r = r->next_all)
 		nng_aio_stop(r->aio);
+	/* Requests delivered to the loop but not yet run point at these
+	 * contexts: run them out (they see closing) before freeing. */
+	loop_drain(s->loop);
 	for (r = s->all; r != NULL; r = n) {
 		n = r->next_all;
 		nng_aio_free(r->aio);

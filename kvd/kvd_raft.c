@@ -16,6 +16,7 @@
  * leader's commit index, confirmed as Consul's modes require) and answers
  * once it has applied that far. */
 #include "kvd.h"
+#include "gotime.h"
 #include "log.h"
 #include "util.h"
 
@@ -138,21 +139,22 @@ read_waits_check(struct kvd *k)
 
 static void
 note_leadership(struct kvd *k, bool known, uint64_t last_contact,
-    uint64_t lease_ms)
+    uint64_t lease_until_ms)
 {
 	uint64_t now = loop_now_ms(k->loop);
 
 	k->known_leader = known;
 	k->last_contact_ms = last_contact;
 	k->contact_at_ms = now;
-	k->lease_until_ms = lease_ms > 0 ? now + lease_ms : 0;
+	k->lease_until_ms = lease_until_ms;
 }
 
+/* The live clock, not the loop's cached one: a lease must never look
+ * longer than it is. */
 bool
 kvd_lease_valid(struct kvd *k)
 {
-	return k->lease_until_ms != 0 &&
-	    loop_now_ms(k->loop) < k->lease_until_ms;
+	return k->lease_until_ms != 0 && mono_ms() < k->lease_until_ms;
 }
 
 uint64_t
@@ -181,11 +183,16 @@ on_fetch_reply(void *arg, int rv, struct proto_msg *m)
 		loop_timer_arm(k->fetch_retry, FETCH_RETRY_MS);
 		return;
 	}
-	if (m->type == (MSG_ERROR | PROTO_REPLY) ||
-	    msg_raft_fetch_reply_dec(m, &rep, &e) != 0)
-		fatalx("raft.fetch reply from raftd is malformed");
+	if (m->type == (MSG_ERROR | PROTO_REPLY)) {
+		/* raftd is stopping, or took a newer fetch of ours: ask
+		 * again shortly. */
+		loop_timer_arm(k->fetch_retry, FETCH_RETRY_MS);
+		return;
+	}
+	if (msg_raft_fetch_reply_dec(m, &rep, &e) != 0)
+		fatalx("raft.fetch reply from raftd is malformed: %s", e.msg);
 	note_leadership(k, rep.known_leader, rep.last_contact_ms,
-	    rep.lease_ms);
+	    rep.lease_until_ms);
 	if (rep.code == -LE_SNAPSHOT) {
 		char path[RAFT_PATH_MAX + 1];
 		uint64_t idx;
@@ -273,14 +280,19 @@ on_read_index(void *arg, int rv, struct proto_msg *m)
 {
 	struct read_wait *w = arg, **pp;
 	struct kvd *k = w->k;
-	struct msg_raft_index_reply rep;
+	struct msg_raft_index_reply rep = { 0 };
 	struct lerr e;
 	int code;
 
-	if (rv == 0 && m->type == (MSG_ERROR | PROTO_REPLY))
-		fatalx("raft.read_index: error reply from raftd");
-	if (rv == 0 && msg_raft_index_reply_dec(m, &rep, &e) != 0)
+	if (rv == 0 && m->type == (MSG_ERROR | PROTO_REPLY)) {
+		struct msg_error me;
+
+		if (msg_error_dec(m, &me, &e) != 0)
+			fatalx("raft.read_index: bad error reply: %s", e.msg);
+		rep.code = me.code != 0 ? me.code : -LE_UNAVAIL;
+	} else if (rv == 0 && msg_raft_index_reply_dec(m, &rep, &e) != 0) {
 		fatalx("raft.read_index reply from raftd: %s", e.msg);
+	}
 	code = rv != 0 ? -LE_UNAVAIL : rep.code;
 	if (code == 0) {
 		w->indexed = true;

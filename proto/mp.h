@@ -12,7 +12,9 @@
 /* Limits applied to every decoded message. */
 #define MP_MAX_DEPTH 16
 #define MP_MAX_STR (1u << 20)	  /* strings: 1 MiB */
-#define MP_MAX_BIN (16u << 20)	  /* bins: 16 MiB */
+#define MP_MAX_BIN (63u << 20)	  /* bins: 63 MiB (a whole snapshot fits
+				     a 64 MiB message); each decoder
+				     caps its own fields lower */
 
 typedef int (*mpw_sink_fn)(void *data, const char *buf, size_t len);
 

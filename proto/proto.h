@@ -310,13 +310,15 @@ int msg_raft_read_index_dec(const struct proto_msg *m,
  * `from` on, at most max_bytes of data (at least one entry), waiting up
  * to wait_ms for one to commit. kvd asks from its applied index + 1, so
  * every entry is applied once, in order, across restarts of either side.
- * Reply: [code, text, commit, known_leader, last_contact_ms, lease_ms,
+ * Reply: [code, text, commit, known_leader, last_contact_ms, lease_until,
  * snap_index, snap_path, entries]: code -LE_SNAPSHOT when `from` is
  * compacted away (kvd then loads the snapshot at snap_path, taken at
- * snap_index); entries are [index, term, type, data]. lease_ms > 0 says
- * this server is the leader and its lease runs that much longer: kvd may
- * answer default-consistency reads from its own state until then. raftd
- * also answers a parked fetch early when leadership or the lease moves. */
+ * snap_index); entries are [index, term, type, data]. lease_until > 0
+ * says this server leads under a lease: kvd may answer default reads from
+ * its own state until that time (CLOCK_MONOTONIC ms, the one clock both
+ * daemons on a host share: no transit or queueing time stretches it).
+ * raftd also answers a parked fetch early when leadership or the lease
+ * moves. */
 struct msg_raft_fetch {
 	uint64_t from;
 	uint64_t max_bytes;
@@ -344,7 +346,7 @@ struct msg_raft_fetch_reply {
 	uint64_t commit;
 	bool known_leader;
 	uint64_t last_contact_ms;
-	uint64_t lease_ms;
+	uint64_t lease_until_ms;
 	uint64_t snap_index;
 	const char *snap_path;
 	size_t snap_path_len;

@@ -279,7 +279,7 @@ msg_raft_fetch_reply_begin(struct mpw *w,
 	mpw_u64(w, in->commit);
 	mpw_bool(w, in->known_leader);
 	mpw_u64(w, in->last_contact_ms);
-	mpw_u64(w, in->lease_ms);
+	mpw_u64(w, in->lease_until_ms);
 	mpw_u64(w, in->snap_index);
 	enc_text(w, in->snap_path, in->snap_path_len);
 	mpw_array(w, in->n_entries);
@@ -308,7 +308,7 @@ msg_raft_fetch_reply_dec(const struct proto_msg *m,
 	rd_u64(&r, &out->commit);
 	rd_bool(&r, &out->known_leader);
 	rd_u64(&r, &out->last_contact_ms);
-	rd_u64(&r, &out->lease_ms);
+	rd_u64(&r, &out->lease_until_ms);
 	rd_u64(&r, &out->snap_index);
 	rd_str(&r, RAFT_PATH_MAX, &out->snap_path, &out->snap_path_len);
 	rd_array(&r, FETCH_MAX_ENTRIES, &out->entries, &out->n_entries);

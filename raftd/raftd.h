@@ -26,7 +26,7 @@
 
 #define RAFTD_TICK_MS 20
 #define RAFTD_HOLD_MS 5000	/* how long a request waits for a leader */
-#define RAFTD_LEASE_HORIZON_MS 40 /* see node_lease_ms */
+#define RAFTD_LEASE_HORIZON_MS 30 /* see node_lease_ms */
 
 struct waiter;		/* a request waiting on the core: serve.c */
 struct known_server;	/* cluster.c */
@@ -125,6 +125,8 @@ void serve_result(struct raftd *d, uint64_t index, uint64_t term, int status);
 void serve_read_done(struct raftd *d, uint64_t id, uint64_t index,
     int status);
 void serve_leader_changed(struct raftd *d);
+void serve_complete(struct raftd *d);
+void serve_retry_held(struct raftd *d);
 void serve_expire(struct raftd *d);
 void serve_fail_all(struct raftd *d, int code, const char *text);
 /* forwarded requests arriving from followers, and their replies */

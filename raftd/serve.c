@@ -38,6 +38,13 @@ struct waiter {
 	uint64_t deadline;
 	uint32_t num;		/* consistency or operator op */
 	bool leave;		/* our own leave: stop the agent after */
+	uint64_t remote_id;	/* a follower's request id, for its reply */
+	/* The core's outcome, noted inside its callback and answered from
+	 * the loop (serve_complete): answering frees the waiter, which a
+	 * caller up the stack may still hold. */
+	bool done;
+	int done_code;
+	uint64_t done_index;
 	void *data;		/* command or operator argument (copied) */
 	size_t len;
 	char reply_addr[RW_ADDR_MAX + 1]; /* remote: where to answer */
@@ -157,7 +164,7 @@ answer_remote(struct raftd *d, struct waiter *w, int code, const char *text,
 	if (code == -LE_NOTLEADER)
 		code = -LE_NOLEADER;
 
-	send_fwd_reply(d, w->reply_addr, type, w->id, code, index, text);
+	send_fwd_reply(d, w->reply_addr, type, w->remote_id, code, index, text);
 	waiter_free(d, w);
 }
 
@@ -333,41 +340,52 @@ submit(struct raftd *d, struct ipc_req *r, uint32_t what, uint32_t num,
 void
 serve_result(struct raftd *d, uint64_t index, uint64_t term, int status)
 {
-	struct waiter *w, *next;
+	struct waiter *w;
 
-	for (w = d->waiters; w != NULL; w = next) {
-		next = w->next;
-		if (w->index != index || w->term != term ||
+	for (w = d->waiters; w != NULL; w = w->next) {
+		if (w->done || w->index != index || w->term != term ||
 		    (w->kind != W_PROPOSE && w->kind != W_R_PROPOSE &&
 		    w->kind != W_OP && w->kind != W_R_OP))
 			continue;
-		if (status != 0)
-			status = -LE_LOST;
-		if (w->kind == W_PROPOSE || w->kind == W_OP)
-			answer_local(d, w, status, status ? "leadership lost "
-			    "while committing log" : NULL, index);
-		else
-			answer_remote(d, w, status, NULL, index);
+		w->done = true;
+		w->done_code = status != 0 ? -LE_LOST : 0;
+		w->done_index = index;
 	}
 }
 
 void
 serve_read_done(struct raftd *d, uint64_t id, uint64_t index, int status)
 {
+	struct waiter *w;
+
+	for (w = d->waiters; w != NULL; w = w->next) {
+		if (w->done || w->id != id ||
+		    (w->kind != W_READ && w->kind != W_R_READ))
+			continue;
+		w->done = true;
+		w->done_code = status == -RAFT_E_NOTLEADER ? -LE_NOLEADER :
+		    status;
+		w->done_index = index;
+	}
+}
+
+/* Answers what the core's callbacks settled. From the loop only. */
+void
+serve_complete(struct raftd *d)
+{
 	struct waiter *w, *next;
 
 	for (w = d->waiters; w != NULL; w = next) {
 		next = w->next;
-		if (w->id != id || (w->kind != W_READ && w->kind != W_R_READ))
+		if (!w->done)
 			continue;
-		if (status == -RAFT_E_NOTLEADER)
-			status = -LE_NOLEADER;
-		if (w->kind == W_READ) {
-			answer_local(d, w, status, NULL, index);
-		} else {
-			w->id = w->term; /* the follower's request id */
-			answer_remote(d, w, status, NULL, index);
-		}
+		if (w->kind == W_R_PROPOSE || w->kind == W_R_READ ||
+		    w->kind == W_R_OP)
+			answer_remote(d, w, w->done_code, NULL, w->done_index);
+		else
+			answer_local(d, w, w->done_code,
+			    w->done_code == -LE_LOST ? "leadership lost while "
+			    "committing log" : NULL, w->done_index);
 	}
 }
 
@@ -385,6 +403,8 @@ serve_leader_changed(struct raftd *d)
 
 	for (w = d->waiters; w != NULL; w = next) {
 		next = w->next;
+		if (w->done)
+			continue;
 		if (w->kind == W_FWD && w->what == MSG_RAFT_READ_INDEX) {
 			w->kind = W_HOLD;
 		} else if (w->kind == W_FWD && w->what == MSG_RAFT_OPERATOR) {
@@ -403,6 +423,24 @@ serve_leader_changed(struct raftd *d)
 	serve_fetch_check(d);
 }
 
+/* Held requests go out as soon as a leader can be reached, even when no
+ * leadership change announced it (a joiner learns where the leader is
+ * from greetings or the configuration after it learned who it is). */
+void
+serve_retry_held(struct raftd *d)
+{
+	struct waiter *w, *next;
+	char leader[RW_ADDR_MAX + 1];
+
+	if (!is_leader(d) && !node_leader_addr(d, leader, sizeof(leader)))
+		return;
+	for (w = d->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (!w->done && w->kind == W_HOLD)
+			dispatch(d, w);
+	}
+}
+
 void
 serve_expire(struct raftd *d)
 {
@@ -411,7 +449,7 @@ serve_expire(struct raftd *d)
 
 	for (w = d->waiters; w != NULL; w = next) {
 		next = w->next;
-		if (now < w->deadline)
+		if (w->done || now < w->deadline)
 			continue;
 		switch (w->kind) {
 		case W_HOLD:
@@ -481,36 +519,25 @@ serve_fwd_in(struct raftd *d, const struct rw_msg *m)
 	    m->type == RW_FWD_READ ? W_R_READ : W_R_OP, 0);
 	snprintf(w->reply_addr, sizeof(w->reply_addr), "%s", addr);
 	w->num = (uint32_t)f->num;
+	w->remote_id = f->req_id;
 	switch (m->type) {
 	case RW_FWD_PROPOSE:
-		w->id = f->req_id;
 		rv = propose_batch(d, f->data, f->data_len, &w->index,
 		    &w->term);
 		if (rv != 0)
 			answer_remote(d, w, rv, NULL, 0);
 		return;
-	case RW_FWD_READ: {
-		uint64_t rid;
-
+	case RW_FWD_READ:
 		d->st.reads++;
+		/* The core may settle the read inside this call; it is
+		 * answered from serve_complete then. */
 		rv = leader_read(d, w);
-		rid = w->id;
-		if (rv == 1) {
-			w->id = f->req_id;
+		if (rv == 1)
 			answer_remote(d, w, 0, NULL, w->index);
-		} else if (rv < 0) {
-			w->id = f->req_id;
+		else if (rv < 0)
 			answer_remote(d, w, rv, NULL, 0);
-		} else {
-			/* Answered by read_done under our id; remember
-			 * theirs in the index field until then. */
-			w->id = rid;
-			w->term = f->req_id;
-		}
 		return;
-	}
 	default:
-		w->id = f->req_id;
 		rv = cluster_op(d, w->num, f->data, f->data_len, text,
 		    sizeof(text), &w->index);
 		if (rv != 0 || w->index == 0)
@@ -529,7 +556,7 @@ serve_fwd_reply_in(struct raftd *d, const struct rw_msg *m)
 	struct waiter *w;
 
 	for (w = d->waiters; w != NULL; w = w->next)
-		if (w->kind == W_FWD && w->id == r->req_id)
+		if (!w->done && w->kind == W_FWD && w->id == r->req_id)
 			break;
 	if (w == NULL)
 		return; /* late: answered or expired already */
@@ -563,7 +590,8 @@ fetch_reply(struct raftd *d, int code, uint64_t from, uint64_t upto)
 	rep.known_leader = st.leader != 0;
 	rep.last_contact_ms = st.last_contact_ms == UINT64_MAX ? 0 :
 	    st.last_contact_ms;
-	rep.lease_ms = node_lease_ms(d);
+	rep.lease_until_ms = node_lease_ms(d) ? mono_ms() +
+	    node_lease_ms(d) : 0;
 	if (code == -LE_SNAPSHOT) {
 		snapshot_path(d, d->snap_index, path, sizeof(path));
 		rep.snap_index = d->snap_index;
@@ -590,7 +618,7 @@ fetch_reply(struct raftd *d, int code, uint64_t from, uint64_t upto)
 		msg_raft_entry_enc(w, &me);
 	}
 	d->st.entries_served += n;
-	d->fetch_lease_sent = rep.lease_ms ? mono_ms() + rep.lease_ms : 0;
+	d->fetch_lease_sent = rep.lease_until_ms;
 	d->fetch_leader_sent = rep.known_leader;
 	ipc_reply_send(d->fetch);
 	d->fetch = NULL;

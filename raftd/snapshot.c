@@ -187,6 +187,8 @@ on_kv_snapshot(void *arg, int rv, struct proto_msg *m)
 		log_warn("rename %s", taking);
 		return;
 	}
+	/* The rename must be durable before the metadata naming it is. */
+	fsync_dir_of(path);
 	if (snapshot_load(d, rep.index, &data, &len, &e) != 0) {
 		log_warnx("%s", e.msg);
 		return;

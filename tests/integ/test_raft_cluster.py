@@ -916,3 +916,56 @@ def test_leave_on_follower(cluster_factory):
     code = y.wait_exit(15 * S)
     assert code is not None, "agent %d still running after leave" % pid
     assert code == 0, "agent exit code after leave: %r" % code
+
+
+# ---------------------------------------------------------------- review
+
+@pytest.mark.timeout(120)
+def test_consistent_reads_through_a_joining_server(cluster_factory):
+    """A follower's ?consistent read is forwarded to the leader; with one
+    voter the leader settles the read inside the very call that starts it
+    (a quorum of one). raftd once freed the request there and then wrote
+    to it. A single server, a second one joining under writes, and reads
+    through the joiner the whole time: nothing may crash, the leader keeps
+    its raftd, and the reads get answers."""
+    c = cluster_factory(1)
+    lead = c.wait_leader()
+    raftd_pid = lead.status()["raftd"]["pid"]
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set() and i < 5000:
+            try:
+                lead.put("/v1/kv/join/%d" % (i % 50), body=b"w%d" % i,
+                         timeout=5)
+            except OSError:
+                pass
+            i += 1
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    try:
+        d = c.new_agent(bootstrap_expect=None)
+        d.start(wait="http")
+        answered = 0
+        seen = []
+        deadline = time.monotonic() + 4 * S
+        while time.monotonic() < deadline:
+            try:
+                r = d.get("/v1/kv/join/1?consistent", timeout=HANG)
+            except OSError:
+                continue
+            if r.status in (200, 404):
+                answered += 1
+            else:
+                seen.append((r.status, r.body[:80]))
+    finally:
+        stop.set()
+        t.join(10)
+    assert answered > 0, ("no ?consistent read through the joiner "
+                          "answered: %r" % seen[:5])
+    assert lead.running(), lead.log_tail()
+    assert lead.status()["raftd"]["pid"] == raftd_pid, \
+        "the leader's raftd restarted:\n" + lead.log_tail()
+    assert not lead.crash_lines(), lead.crash_lines()
