@@ -83,6 +83,21 @@ rw_fwd_reply_enc(struct mpw *w, uint32_t type, uint64_t from,
 	enc_str(w, r->text, r->text_len);
 }
 
+void
+rw_snap_chunk_enc(struct mpw *w, uint64_t from, const struct rw_snap_chunk *c)
+{
+	head(w, 9, RW_SNAP_CHUNK, from);
+	mpw_u64(w, c->to);
+	mpw_u64(w, c->term);
+	mpw_u64(w, c->round);
+	mpw_u64(w, c->index);
+	mpw_u64(w, c->snap_term);
+	mpw_u64(w, c->offset);
+	mpw_u64(w, c->total);
+	mpw_bin(w, c->conf, c->conf_len);
+	mpw_bin(w, c->data, c->data_len);
+}
+
 static int
 dec_server(const msgpack_object *o, struct rw_server *s, struct lerr *e)
 {
@@ -117,7 +132,7 @@ rw_decode(const void *buf, size_t len, struct proto_obj *o, struct rw_msg *m,
 		return lerr_set(e, LE_VERSION, "wire version %llu, want %d",
 		    (unsigned long long)v, RAFT_WIRE_VERSION);
 	if (mp_get_u64(&it[1], &t) != 0 || t < RW_RAFT ||
-	    t > RW_FWD_OP_REPLY)
+	    t > RW_SNAP_CHUNK)
 		return lerr_set(e, LE_MALFORMED, "unknown message type");
 	m->type = (uint32_t)t;
 	if (mp_get_u64(&it[2], &m->from) != 0 || m->from == 0)
@@ -167,6 +182,27 @@ rw_decode(const void *buf, size_t len, struct proto_obj *o, struct rw_msg *m,
 		    mp_get_bin(&it[6], RAFT_ENTRY_MAX, &f->data,
 		    &f->data_len) != 0)
 			return lerr_set(e, LE_MALFORMED, "bad forward");
+		return 0;
+	}
+	case RW_SNAP_CHUNK: {
+		struct rw_snap_chunk *c = &m->u.chunk;
+
+		if (n != 12 || mp_get_u64(&it[3], &c->to) != 0 ||
+		    mp_get_u64(&it[4], &c->term) != 0 ||
+		    mp_get_u64(&it[5], &c->round) != 0 ||
+		    mp_get_u64(&it[6], &c->index) != 0 ||
+		    mp_get_u64(&it[7], &c->snap_term) != 0 ||
+		    mp_get_u64(&it[8], &c->offset) != 0 ||
+		    mp_get_u64(&it[9], &c->total) != 0 ||
+		    mp_get_bin(&it[10], 65536, &c->conf, &c->conf_len) != 0 ||
+		    mp_get_bin(&it[11], RW_SNAP_CHUNK_MAX, &c->data,
+		    &c->data_len) != 0)
+			return lerr_set(e, LE_MALFORMED, "bad snapshot chunk");
+		if (c->total == 0 || c->total > RW_SNAP_TOTAL_MAX ||
+		    c->offset > c->total || c->data_len > c->total - c->offset ||
+		    c->data_len == 0)
+			return lerr_set(e, LE_MALFORMED,
+			    "snapshot chunk out of bounds");
 		return 0;
 	}
 	default: {

@@ -26,6 +26,21 @@ enum rw_type {
 	RW_FWD_READ_REPLY = 6,
 	RW_FWD_OP = 7,		/* membership operations for the leader */
 	RW_FWD_OP_REPLY = 8,
+	RW_SNAP_CHUNK = 9,	/* a piece of an InstallSnapshot too big
+				   for one message */
+};
+
+/* One piece of a snapshot: the receiver gathers the pieces of (from,
+ * index, snap_term) in order and steps the whole InstallSnapshot once
+ * offset + len reaches total. conf rides on every piece (it is small). */
+#define RW_SNAP_CHUNK_MAX (4u << 20)
+#define RW_SNAP_TOTAL_MAX (UINT64_C(1) << 32)
+struct rw_snap_chunk {
+	uint64_t to, term, round, index, snap_term, offset, total;
+	const void *conf;
+	size_t conf_len;
+	const void *data;
+	size_t data_len;
 };
 
 /* A Raft core message, flattened: a[] carries the type's numbers (see
@@ -90,6 +105,7 @@ struct rw_msg {
 		struct rw_hello hello;
 		struct rw_fwd fwd;
 		struct rw_fwd_reply reply;
+		struct rw_snap_chunk chunk;
 	} u;
 };
 
@@ -106,5 +122,7 @@ void rw_fwd_enc(struct mpw *w, uint32_t type, uint64_t from,
     const struct rw_fwd *f);
 void rw_fwd_reply_enc(struct mpw *w, uint32_t type, uint64_t from,
     const struct rw_fwd_reply *r);
+void rw_snap_chunk_enc(struct mpw *w, uint64_t from,
+    const struct rw_snap_chunk *c);
 
 #endif

@@ -43,7 +43,8 @@ raftd_stats(void *arg, struct sbuf *out)
 	    "\nwire.bad %" PRIu64 "\nwire.out %" PRIu64 "\n"
 	    "transport.sent %" PRIu64 "\ntransport.dropped %" PRIu64 "\n"
 	    "transport.received %" PRIu64 "\ntransport.peers %" PRIu64 "\n"
-	    "cluster.known %zu\n",
+	    "cluster.known %zu\nraftd.snapshot_chunks_sent %" PRIu64
+	    "\nraftd.snapshot_chunks_received %" PRIu64 "\n",
 	    raft_state_name(st.state), st.term, st.leader, st.commit,
 	    st.last_index, st.applied, d->kvd_applied, st.snapshot_index,
 	    rs->elections, rs->leader_terms, rs->msgs_in, rs->msgs_bad,
@@ -54,7 +55,8 @@ raftd_stats(void *arg, struct sbuf *out)
 	    d->st.entries_served, d->st.persist_batches,
 	    d->st.persist_max_batch, d->st.hellos, d->st.wire_in,
 	    d->st.wire_bad, d->st.wire_out, ts.sent, ts.dropped, ts.received,
-	    ts.peers, d->nknown);
+	    ts.peers, d->nknown, d->st.snap_chunks_sent,
+	    d->st.snap_chunks_received);
 }
 
 static const struct admin_ops raftd_admin_ops = {

@@ -29,6 +29,12 @@
 #define RAFTD_LEASE_HORIZON_MS 30 /* see node_lease_ms */
 
 struct waiter;		/* a request waiting on the core: serve.c */
+
+/* A snapshot arriving in pieces (node.c). */
+struct snap_rx {
+	uint64_t from, index, snap_term, total, got;
+	uint8_t *buf;
+};
 struct known_server;	/* cluster.c */
 
 struct raftd_stats {
@@ -38,6 +44,7 @@ struct raftd_stats {
 	uint64_t wire_bad, wire_in, wire_out;
 	uint64_t persist_batches, persist_max_batch;
 	uint64_t hellos;
+	uint64_t snap_chunks_sent, snap_chunks_received;
 };
 
 struct raftd {
@@ -84,6 +91,7 @@ struct raftd {
 	bool snap_taking;		/* kvd is writing one */
 	uint64_t snap_want;		/* index the core asked for */
 	uint64_t snap_last_ms;		/* when the last one was started */
+	struct snap_rx snap_rx;
 
 	/* requests waiting on the core or on the leader (serve.c) */
 	struct waiter *waiters;

@@ -969,3 +969,42 @@ def test_consistent_reads_through_a_joining_server(cluster_factory):
     assert lead.status()["raftd"]["pid"] == raftd_pid, \
         "the leader's raftd restarted:\n" + lead.log_tail()
     assert not lead.crash_lines(), lead.crash_lines()
+
+
+@pytest.mark.timeout(150)
+def test_snapshot_larger_than_one_message_piece(cluster_factory):
+    """A snapshot over 4 MiB crosses the wire in pieces (RW_SNAP_CHUNK)
+    and is put back together on the follower."""
+    c = cluster_factory(3, config={"raft_snapshot_threshold": 64,
+                                   "raft_trailing_logs": 16,
+                                   "raft_snapshot_interval": "200ms"})
+    lead = c.wait_leader()
+    f = followers(c, lead)[0]
+    assert f.stop() == 0
+    with open(os.path.join(f.data_dir, "node-id")) as fh:
+        node_id = fh.read().strip()
+    shutil.rmtree(f.data_dir)
+    os.makedirs(f.data_dir, mode=0o700)
+    with open(os.path.join(f.data_dir, "node-id"), "w") as fh:
+        fh.write(node_id)
+    big = {}
+    for i in range(14):          # 14 x 500 KiB: a 7 MiB state
+        v = (b"%02d" % i) * (250 * 1024)
+        big["big/%02d" % i] = v
+        put_retry(lead, "big/%02d" % i, v)
+    for i in range(120):         # past the threshold, several times
+        put_retry(lead, "small/%03d" % i, b"s")
+    H.poll("a snapshot on the leader",
+           lambda: lead.raft_stats()["raft.snapshot_index"] >= 128, 20 * S)
+    f.start(wait="http")
+    digest = c.wait_digests(timeout=60 * S)
+    st = H.poll("snapshot installed on %s" % f.name,
+                lambda: (lambda s: s if s["raft.snapshots_installed"] >= 1
+                         else None)(f.raft_stats()), 20 * S)
+    assert f.kvd_digest() == digest
+    for k in ("big/00", "big/13"):
+        assert f.kv_entry(k)["Value"] == big[k]
+    assert st["raftd.snapshot_chunks_received"] >= 2, st
+    print("a %d-byte-plus state reached %s through %d installed "
+          "snapshot(s)" % (sum(map(len, big.values())), f.name,
+                           st["raft.snapshots_installed"]))
