@@ -147,6 +147,29 @@ op_rand(void *ctx)
 	return v;
 }
 
+/* APPEND_RESP and SNAPSHOT_RESP share a body and its wire form. */
+static void
+resp_to_wire(const struct raft_append_resp *r, uint64_t a[6])
+{
+	a[0] = r->success;
+	a[1] = r->match;
+	a[2] = r->index;
+	a[3] = r->hint_index;
+	a[4] = r->hint_term;
+	a[5] = r->round;
+}
+
+static void
+resp_from_wire(struct raft_append_resp *r, const uint64_t a[6])
+{
+	r->success = a[0] != 0;
+	r->match = a[1];
+	r->index = a[2];
+	r->hint_index = a[3];
+	r->hint_term = a[4];
+	r->round = a[5];
+}
+
 /* Where each server is, looked up once per id instead of copying the
  * configuration for every message sent; dropped every tick so an address
  * that changes with the configuration is picked up. */
@@ -293,20 +316,10 @@ op_send(void *ctx, const struct raft_msg *m)
 		w.n_entries = (uint32_t)m->u.append.n;
 		break;
 	case RAFT_MSG_APPEND_RESP:
-		w.a[0] = m->u.append_resp.success;
-		w.a[1] = m->u.append_resp.match;
-		w.a[2] = m->u.append_resp.index;
-		w.a[3] = m->u.append_resp.hint_index;
-		w.a[4] = m->u.append_resp.hint_term;
-		w.a[5] = m->u.append_resp.round;
+		resp_to_wire(&m->u.append_resp, w.a);
 		break;
 	case RAFT_MSG_SNAPSHOT_RESP:
-		w.a[0] = m->u.snapshot_resp.success;
-		w.a[1] = m->u.snapshot_resp.match;
-		w.a[2] = m->u.snapshot_resp.index;
-		w.a[3] = m->u.snapshot_resp.hint_index;
-		w.a[4] = m->u.snapshot_resp.hint_term;
-		w.a[5] = m->u.snapshot_resp.round;
+		resp_to_wire(&m->u.snapshot_resp, w.a);
 		break;
 	case RAFT_MSG_SNAPSHOT: {
 		const struct raft_snapshot *sn = &m->u.snapshot.snap;
@@ -631,12 +644,7 @@ wire_raft(struct raftd *d, const struct rw_msg *w)
 		m.u.append.entries = ents;
 		break;
 	case RAFT_MSG_APPEND_RESP:
-		m.u.append_resp.success = r->a[0] != 0;
-		m.u.append_resp.match = r->a[1];
-		m.u.append_resp.index = r->a[2];
-		m.u.append_resp.hint_index = r->a[3];
-		m.u.append_resp.hint_term = r->a[4];
-		m.u.append_resp.round = r->a[5];
+		resp_from_wire(&m.u.append_resp, r->a);
 		break;
 	case RAFT_MSG_SNAPSHOT:
 		m.u.snapshot.round = r->a[0];
@@ -649,12 +657,7 @@ wire_raft(struct raftd *d, const struct rw_msg *w)
 		m.u.snapshot.snap.len = r->data_len;
 		break;
 	case RAFT_MSG_SNAPSHOT_RESP:
-		m.u.snapshot_resp.success = r->a[0] != 0;
-		m.u.snapshot_resp.match = r->a[1];
-		m.u.snapshot_resp.index = r->a[2];
-		m.u.snapshot_resp.hint_index = r->a[3];
-		m.u.snapshot_resp.hint_term = r->a[4];
-		m.u.snapshot_resp.round = r->a[5];
+		resp_from_wire(&m.u.snapshot_resp, r->a);
 		break;
 	case RAFT_MSG_TIMEOUT_NOW:
 		break;
