@@ -34,7 +34,7 @@ enum rw_type {
  * index, snap_term) in order and steps the whole InstallSnapshot once
  * offset + len reaches total. conf rides on every piece (it is small). */
 #define RW_SNAP_CHUNK_MAX (4u << 20)
-#define RW_SNAP_TOTAL_MAX (UINT64_C(1) << 32)
+#define RW_SNAP_TOTAL_MAX (UINT64_C(1) << 30)	/* 1 GiB */
 struct rw_snap_chunk {
 	uint64_t to, term, round, index, snap_term, offset, total;
 	const void *conf;

@@ -227,6 +227,15 @@ send_chunks(struct raftd *d, const char *addr, const struct raft_msg *m,
 	}
 }
 
+static bool
+in_config(struct raftd *d, uint64_t id)
+{
+	struct raft_config c;
+
+	raft_config_get(d->r, false, &c);
+	return raft_config_find(&c, id) != NULL;
+}
+
 /* Gathers the pieces of a snapshot; steps the whole InstallSnapshot into
  * the core once complete. One snapshot at a time: pieces of another (a
  * newer one, or a resend) start over. */
@@ -235,7 +244,16 @@ snap_rx_chunk(struct raftd *d, uint64_t from, const struct rw_snap_chunk *c)
 {
 	struct snap_rx *rx = &d->snap_rx;
 	struct raft_msg m;
+	char addr[RW_ADDR_MAX + 1];
 
+	/* Memory is set aside for the whole snapshot at the first piece:
+	 * only for a piece addressed to us by a server we know. */
+	if (c->to != d->id || (!addr_cached(d, from, addr, sizeof(addr)) &&
+	    !cluster_addr_of(d, from, addr, sizeof(addr)) &&
+	    !in_config(d, from))) {
+		d->st.wire_bad++;
+		return;
+	}
 	if (rx->buf == NULL || rx->from != from || rx->index != c->index ||
 	    rx->snap_term != c->snap_term || rx->total != c->total ||
 	    c->offset != rx->got) {
