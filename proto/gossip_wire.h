@@ -1,0 +1,387 @@
+/* gossip_wire.h: the gossip wire protocol, memberlist's and Serf's
+ * messages as HashiCorp's Go code puts them on the network, so that real
+ * Serf (and Consul) nodes and lictor's gossipd understand each other.
+ * ../shared/reference/memberlist-wire.md (copied into docs/gossip.md's
+ * sources) is the specification; section numbers below refer to it.
+ *
+ * Everything decoded here comes from the network: decoders validate every
+ * type, count and length, never trust a prefix, and return -LE_PROTO (with
+ * a reason in *why when asked) for anything malformed. Encoders write
+ * go-msgpack's dialect exactly (§4): structs as maps with keys in byte-wise
+ * sorted order, every string and byte slice in the raw str family
+ * (fixstr/str16/str32, never str8 or bin), non-negative integers in the
+ * unsigned forms, nil for absent byte slices.
+ *
+ * OWNERSHIP. Decoded structs borrow: every struct gw_bytes points into the
+ * buffer that was decoded and is valid only while that buffer is. Encoders
+ * append to a struct gw_buf the caller owns (gw_buf_free releases it).
+ *
+ * Layout of this header: byte strings and buffers; memberlist messages
+ * (§3, §5); push/pull streams (§7.1); framing layers (§6: compound,
+ * compression, CRC, encryption, label); Serf messages (§10). */
+#ifndef LICTOR_GOSSIP_WIRE_H
+#define LICTOR_GOSSIP_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A byte string or Go string on the wire. p == NULL means msgpack nil
+ * (Go's nil slice); p != NULL with len 0 is an empty string. */
+struct gw_bytes {
+	const uint8_t *p;
+	size_t len;
+};
+
+/* A growable output buffer. */
+struct gw_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+void gw_buf_free(struct gw_buf *b);
+
+/* Limits (§2, §7.5, §10). */
+#define GW_UDP_BUDGET		1400	/* what a sender packs in a packet */
+#define GW_UDP_MAX		65536	/* what a receiver reads */
+#define GW_META_MAX		512	/* node meta (Serf tags) */
+#define GW_NAME_MAX		512	/* node names: memberlist has no cap;
+					   ours keeps tables bounded */
+#define GW_STREAM_MAX		(20u << 20)	/* encrypted stream */
+#define GW_DECOMPRESS_MAX	(40u << 20)
+#define GW_PUSH_NODES_MAX	(1u << 20)
+#define GW_USER_MSG_MAX		(20u << 20)
+#define GW_COMPOUND_MAX		255
+
+/* --- memberlist messages (§3, §5) --------------------------------------- */
+
+enum gw_type {
+	GW_PING = 0,
+	GW_INDIRECT_PING = 1,
+	GW_ACK = 2,
+	GW_SUSPECT = 3,
+	GW_ALIVE = 4,
+	GW_DEAD = 5,
+	GW_PUSH_PULL = 6,
+	GW_COMPOUND = 7,
+	GW_USER = 8,
+	GW_COMPRESS = 9,
+	GW_ENCRYPT = 10,
+	GW_NACK = 11,
+	GW_HAS_CRC = 12,
+	GW_ERR = 13,
+	GW_HAS_LABEL = 244,
+};
+
+/* Vsn: pmin, pmax, pcur, dmin, dmax, dcur (§8). */
+enum { GW_VSN_PMIN, GW_VSN_PMAX, GW_VSN_PCUR, GW_VSN_DMIN, GW_VSN_DMAX,
+       GW_VSN_DCUR, GW_VSN_LEN };
+
+struct gw_ping {
+	uint32_t seq_no;		/* SeqNo */
+	struct gw_bytes node;		/* Node: the intended target's name */
+	struct gw_bytes source_addr;	/* omitempty: p == NULL or len 0 */
+	struct gw_bytes source_node;	/* omitempty */
+	uint16_t source_port;		/* omitempty: 0 */
+};
+
+struct gw_indirect_ping {
+	uint32_t seq_no;
+	struct gw_bytes target;		/* Target: raw IP, 4 or 16 bytes */
+	uint16_t port;
+	struct gw_bytes node;
+	bool nack;
+	struct gw_bytes source_addr;	/* omitempty */
+	struct gw_bytes source_node;	/* omitempty */
+	uint16_t source_port;		/* omitempty */
+};
+
+struct gw_ack {
+	uint32_t seq_no;
+	struct gw_bytes payload;	/* nil or Serf's [1][coordinate] */
+};
+
+struct gw_nack {
+	uint32_t seq_no;
+};
+
+/* suspect and dead share a shape; dead with from == node is a leave. */
+struct gw_suspect {
+	uint32_t incarnation;
+	struct gw_bytes node;
+	struct gw_bytes from;
+};
+
+struct gw_alive {
+	uint32_t incarnation;
+	struct gw_bytes node;
+	struct gw_bytes addr;		/* raw IP, 4 or 16 bytes */
+	uint16_t port;
+	struct gw_bytes meta;		/* <= GW_META_MAX */
+	uint8_t vsn[GW_VSN_LEN];
+};
+
+struct gw_err {
+	struct gw_bytes error;
+};
+
+/* One decoded memberlist message (the type byte and its body). For
+ * GW_USER the body is raw: user holds the bytes after the type byte. */
+struct gw_msg {
+	enum gw_type type;
+	union {
+		struct gw_ping ping;
+		struct gw_indirect_ping iping;
+		struct gw_ack ack;
+		struct gw_nack nack;
+		struct gw_suspect suspect;	/* GW_SUSPECT, GW_DEAD */
+		struct gw_alive alive;
+		struct gw_err err;
+		struct gw_bytes user;
+	} u;
+};
+
+/* Decode one message [type][body] (not a framing layer: compound,
+ * compress, crc, encrypt and label are peeled by gw_unwrap below).
+ * Trailing bytes after the body are an error. */
+int gw_decode_msg(const uint8_t *buf, size_t len, struct gw_msg *m,
+    const char **why);
+/* Append [type][body] for m to out. */
+int gw_encode_msg(struct gw_buf *out, const struct gw_msg *m);
+
+/* --- push/pull (§7.1) ---------------------------------------------------- */
+
+enum gw_node_state { GW_STATE_ALIVE = 0, GW_STATE_SUSPECT = 1,
+		     GW_STATE_DEAD = 2, GW_STATE_LEFT = 3 };
+
+struct gw_push_header {
+	bool join;
+	uint32_t nodes;
+	uint32_t user_state_len;
+};
+
+struct gw_push_node {
+	struct gw_bytes name;
+	struct gw_bytes addr;
+	uint16_t port;
+	struct gw_bytes meta;
+	uint32_t incarnation;
+	uint8_t state;			/* enum gw_node_state */
+	uint8_t vsn[GW_VSN_LEN];
+};
+
+/* A push/pull message after its type byte: header, nodes, user state.
+ * gw_push_decode fills hdr and user_state and points *nodes_at at the
+ * first node state; gw_push_next_node walks them one at a time so a
+ * reply with many nodes needs no array. */
+struct gw_push_reader {
+	const uint8_t *p, *end;
+	uint32_t left;			/* node states not yet read */
+};
+int gw_push_decode(const uint8_t *buf, size_t len, struct gw_push_header *hdr,
+    struct gw_push_reader *rd, struct gw_bytes *user_state, const char **why);
+int gw_push_next_node(struct gw_push_reader *rd, struct gw_push_node *n,
+    const char **why);
+/* Append [6][header][nodes...][user_state] to out. */
+int gw_push_encode(struct gw_buf *out, bool join, const struct gw_push_node *nodes,
+    uint32_t n, struct gw_bytes user_state);
+
+/* A reliable user message on a stream: [8][{UserMsgLen}][bytes] (§7.2). */
+int gw_stream_user_decode(const uint8_t *buf, size_t len, struct gw_bytes *msg,
+    const char **why);
+
+/* --- framing (§6) -------------------------------------------------------- */
+
+/* Compound: [7][n][n x u16 BE len][msgs]. gw_compound_encode packs parts
+ * (each a complete [type][body]) and fails with -LE_INVAL past 255 parts
+ * or a part over 65535 bytes. gw_compound_split fills parts[] up to max and
+ * sets *n; *truncated counts parts whose bytes ran out (they are dropped,
+ * as memberlist does). */
+int gw_compound_encode(struct gw_buf *out, const struct gw_bytes *parts,
+    unsigned n);
+int gw_compound_split(const uint8_t *buf, size_t len, struct gw_bytes *parts,
+    unsigned max, unsigned *n, unsigned *truncated, const char **why);
+
+/* Compression: [9][{Algo: 0, Buf: LZW}] with Go's compress/lzw, LSB first,
+ * 8-bit literals (§6.2). Decompression is capped at max_out bytes. */
+int gw_lzw_compress(const uint8_t *in, size_t len, struct gw_buf *out);
+int gw_lzw_decompress(const uint8_t *in, size_t len, size_t max_out,
+    struct gw_buf *out, const char **why);
+int gw_compress_wrap(struct gw_buf *out, const uint8_t *msg, size_t len);
+int gw_compress_unwrap(const uint8_t *buf, size_t len, size_t max_out,
+    struct gw_buf *out, const char **why);
+
+/* CRC: [12][CRC-32 IEEE BE of the rest][rest] (§6.3). */
+uint32_t gw_crc32(const uint8_t *p, size_t len);
+int gw_crc_wrap(struct gw_buf *out, const uint8_t *msg, size_t len);
+
+/* Label: [244][len 1..255][label] (§6.4). */
+int gw_label_wrap(struct gw_buf *out, const char *label, size_t label_len);
+
+/* Encryption (§6.5): a keyring of AES-GCM keys (16, 24 or 32 bytes), the
+ * first one primary. UDP envelope: [vsn][nonce 12][ct][tag 16] with AAD =
+ * label; stream: [10][u32 BE len][envelope] with AAD = those 5 bytes +
+ * label. Open tries every key and accepts envelope versions 0 (PKCS#7
+ * padded) and 1; seal writes version 1. */
+#define GW_KEYS_MAX 16
+struct gw_keyring {
+	unsigned n;
+	uint8_t len[GW_KEYS_MAX];
+	uint8_t key[GW_KEYS_MAX][32];
+};
+int gw_keyring_add(struct gw_keyring *kr, const uint8_t *key, size_t len);
+int gw_seal_udp(const struct gw_keyring *kr, const uint8_t *msg, size_t len,
+    struct gw_bytes label, struct gw_buf *out);
+int gw_open_udp(const struct gw_keyring *kr, const uint8_t *pkt, size_t len,
+    struct gw_bytes label, struct gw_buf *out, const char **why);
+int gw_seal_stream(const struct gw_keyring *kr, const uint8_t *msg, size_t len,
+    struct gw_bytes label, struct gw_buf *out);
+int gw_open_stream(const struct gw_keyring *kr, const uint8_t *frame,
+    size_t len, struct gw_bytes label, struct gw_buf *out, const char **why);
+
+/* --- Serf messages (§10): a memberlist user message [8][serf type][body] */
+
+enum gw_serf_type {
+	GS_LEAVE = 0,
+	GS_JOIN = 1,
+	GS_PUSH_PULL = 2,
+	GS_USER_EVENT = 3,
+	GS_QUERY = 4,
+	GS_QUERY_RESPONSE = 5,
+	GS_CONFLICT_RESPONSE = 6,
+	GS_KEY_REQUEST = 7,
+	GS_KEY_RESPONSE = 8,
+	GS_RELAY = 9,
+};
+
+struct gs_leave {
+	uint64_t ltime;
+	struct gw_bytes node;
+	bool prune;
+};
+
+struct gs_join {
+	uint64_t ltime;
+	struct gw_bytes node;
+};
+
+struct gs_user_event {
+	uint64_t ltime;
+	struct gw_bytes name;
+	struct gw_bytes payload;
+	bool cc;
+};
+
+#define GS_QUERY_ACK		1u	/* Flags: ack requested */
+#define GS_QUERY_NO_BROADCAST	2u
+#define GS_FILTER_MAX		64
+enum { GS_FILTER_NODE = 0, GS_FILTER_TAG = 1 };
+
+struct gs_query {
+	uint64_t ltime;
+	uint32_t id;
+	struct gw_bytes addr;
+	uint16_t port;
+	struct gw_bytes source_node;
+	unsigned n_filters;
+	struct gw_bytes filters[GS_FILTER_MAX];	/* [filter type][msgpack] */
+	uint32_t flags;
+	uint8_t relay_factor;
+	int64_t timeout_ns;
+	struct gw_bytes name;
+	struct gw_bytes payload;
+};
+
+struct gs_query_response {
+	uint64_t ltime;
+	uint32_t id;
+	struct gw_bytes from;
+	uint32_t flags;			/* 1: this is an ack */
+	struct gw_bytes payload;
+};
+
+/* Filters inside a query (each filters[i] decodes to one of these). */
+#define GS_FILTER_NODES_MAX 256
+struct gs_filter {
+	int type;			/* GS_FILTER_NODE or GS_FILTER_TAG */
+	unsigned n_nodes;
+	struct gw_bytes nodes[GS_FILTER_NODES_MAX];
+	struct gw_bytes tag, expr;
+};
+int gs_filter_decode(struct gw_bytes f, struct gs_filter *out, const char **why);
+int gs_filter_encode(struct gw_buf *out, const struct gs_filter *f);
+
+/* Relay: [9][{DestAddr: {IP, Port, Zone}, DestName}][inner serf msg]. */
+struct gs_relay {
+	struct gw_bytes dest_ip;
+	uint16_t dest_port;
+	struct gw_bytes dest_zone;
+	struct gw_bytes dest_name;
+	struct gw_bytes inner;		/* a complete [serf type][body] */
+};
+
+/* Serf's push/pull user state (type 2, §10.1, §10.7). Events are walked
+ * with gs_push_next_event like node states above. */
+#define GS_EVENT_BUFFER 512
+struct gs_push_pull {
+	uint64_t ltime, event_ltime, query_ltime;
+	unsigned n_left;
+	const uint8_t *left_at;		/* LeftMembers, walked by reader */
+	unsigned n_status;
+	const uint8_t *status_at;	/* StatusLTimes {name: ltime} */
+	unsigned n_events;
+	const uint8_t *events_at;	/* Events: nil or {LTime, Events} */
+	const uint8_t *end;
+};
+struct gs_status_ltime {
+	struct gw_bytes name;
+	uint64_t ltime;
+};
+struct gs_user_events {			/* one slot of the event ring */
+	uint64_t ltime;
+	unsigned n;
+	struct { struct gw_bytes name, payload; } ev[64];
+};
+
+struct gs_msg {
+	enum gw_serf_type type;
+	union {
+		struct gs_leave leave;
+		struct gs_join join;
+		struct gs_user_event event;
+		struct gs_query query;
+		struct gs_query_response resp;
+		struct gs_relay relay;
+		struct gs_push_pull pp;
+		struct gw_bytes raw;	/* conflict and key messages */
+	} u;
+};
+
+/* Decode [serf type][body]. */
+int gs_decode(const uint8_t *buf, size_t len, struct gs_msg *m,
+    const char **why);
+/* Append [serf type][body] (no memberlist [8] prefix). */
+int gs_encode(struct gw_buf *out, const struct gs_msg *m);
+
+/* Walk the push/pull's lists (each returns 1 with an item, 0 at the end,
+ * or a negative error). The reader state lives in *pp. */
+int gs_push_next_left(struct gs_push_pull *pp, unsigned *i,
+    struct gw_bytes *name, const char **why);
+int gs_push_next_status(struct gs_push_pull *pp, unsigned *i,
+    struct gs_status_ltime *st, const char **why);
+int gs_push_next_events(struct gs_push_pull *pp, unsigned *i,
+    struct gs_user_events *evs, const char **why);
+/* Encoding a push/pull takes plain arrays. */
+int gs_push_encode(struct gw_buf *out, uint64_t ltime, uint64_t event_ltime,
+    uint64_t query_ltime, const struct gs_status_ltime *status, unsigned n_status,
+    const struct gw_bytes *left, unsigned n_left,
+    const struct gs_user_events *events, unsigned n_events);
+
+/* Tags in Meta: [0xFF][msgpack map str->str] (§10.2); a Meta without the
+ * 0xFF prefix is a bare role. Decoding calls each(key, value) per tag. */
+int gs_tags_encode(struct gw_buf *out, const struct gw_bytes *keys,
+    const struct gw_bytes *vals, unsigned n);
+int gs_tags_decode(struct gw_bytes meta,
+    int (*each)(void *arg, struct gw_bytes key, struct gw_bytes val),
+    void *arg, const char **why);
+
+#endif
