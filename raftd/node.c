@@ -589,6 +589,10 @@ node_flush(void *arg)
 {
 	struct raftd *d = arg;
 
+	/* Whatever this turn committed, kvd hears of first: it answers
+	 * writes when it applies them, so the entries are on the critical
+	 * path and the proposals' replies are not. */
+	serve_fetch_check(d);
 	if (!d->stopping)
 		serve_complete(d);
 	if (d->leader_changed && !d->stopping) {
@@ -596,8 +600,6 @@ node_flush(void *arg)
 		serve_leader_changed(d);
 		serve_complete(d);
 	}
-	/* Whatever this turn committed, kvd hears of now. */
-	serve_fetch_check(d);
 	if (d->batch == NULL)
 		return;
 	d->st.persist_batches++;
