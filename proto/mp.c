@@ -134,8 +134,12 @@ be_read(const uint8_t *p, size_t n)
 	return v;
 }
 
-int
-mp_prescan(const void *buf, size_t len, const char **why)
+/* Walks the first object of buf. partial: the bytes may be a prefix of a
+ * stream, so running out is -LE_AGAIN (not malformed) and counts are not
+ * checked against the bytes present; *used gets the object's length. */
+static int
+mp_scan(const void *buf, size_t len, bool partial, size_t *used,
+    const char **why)
 {
 	const uint8_t *p = buf, *end = p + len;
 	uint64_t stack[MP_MAX_DEPTH + 1];
@@ -160,7 +164,7 @@ mp_prescan(const void *buf, size_t len, const char **why)
 		stack[depth]--;
 		if (p >= end) {
 			*why = "truncated";
-			return -LE_MALFORMED;
+			return partial ? -LE_AGAIN : -LE_MALFORMED;
 		}
 		b = *p;
 		hdr = 1;
@@ -199,7 +203,8 @@ mp_prescan(const void *buf, size_t len, const char **why)
 			if (w > 0) {
 				if ((size_t)(end - p) < 1 + w) {
 					*why = "truncated";
-					return -LE_MALFORMED;
+					return partial ? -LE_AGAIN :
+					    -LE_MALFORMED;
 				}
 				n = be_read(p + 1, w);
 				hdr += w;
@@ -218,14 +223,14 @@ mp_prescan(const void *buf, size_t len, const char **why)
 		p += hdr;
 		if ((uint64_t)(end - p) < skip) {
 			*why = "truncated";
-			return -LE_MALFORMED;
+			return partial ? -LE_AGAIN : -LE_MALFORMED;
 		}
 		p += skip;
 		if (kind != 0) {
 			uint64_t elems = kind == 2 ? n * 2 : n;
 
 			/* Every element takes at least one byte. */
-			if (elems > (uint64_t)(end - p)) {
+			if (!partial && elems > (uint64_t)(end - p)) {
 				*why = "container count exceeds message";
 				return -LE_MALFORMED;
 			}
@@ -236,11 +241,34 @@ mp_prescan(const void *buf, size_t len, const char **why)
 			stack[++depth] = elems;
 		}
 	}
-	if (p != end) {
+	*used = (size_t)(p - (const uint8_t *)buf);
+	return 0;
+}
+
+int
+mp_prescan(const void *buf, size_t len, const char **why)
+{
+	const char *dummy;
+	size_t used;
+	int rv;
+
+	if (why == NULL)
+		why = &dummy;
+	if ((rv = mp_scan(buf, len, false, &used, why)) != 0)
+		return rv;
+	if (used != len) {
 		*why = "trailing bytes after message";
 		return -LE_MALFORMED;
 	}
 	return 0;
+}
+
+int
+mp_object_len(const void *buf, size_t len, size_t *objlen, const char **why)
+{
+	const char *dummy;
+
+	return mp_scan(buf, len, true, objlen, why != NULL ? why : &dummy);
 }
 
 int

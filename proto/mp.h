@@ -50,6 +50,11 @@ void mpw_raw(struct mpw *w, const void *p, size_t len); /* pre-encoded */
  * elements), str/bin lengths within limits, no trailing bytes.
  * Returns 0 or -LE_MALFORMED / -LE_TOOBIG. */
 int mp_prescan(const void *buf, size_t len, const char **why);
+/* The length of the first msgpack object at buf, for a byte stream read
+ * piece by piece: 0 with *objlen set, -LE_AGAIN when buf holds only a
+ * prefix of it, -LE_MALFORMED / -LE_TOOBIG as mp_prescan (same limits). */
+int mp_object_len(const void *buf, size_t len, size_t *objlen,
+    const char **why);
 
 /* Typed getters over a decoded object; each returns 0 or -LE_MALFORMED. */
 int mp_get_array(const msgpack_object *o, uint32_t min, uint32_t max,
