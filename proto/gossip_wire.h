@@ -5,8 +5,15 @@
  * sources) is the specification; section numbers below refer to it.
  *
  * Everything decoded here comes from the network: decoders validate every
- * type, count and length, never trust a prefix, and return -LE_PROTO (with
- * a reason in *why when asked) for anything malformed. Encoders write
+ * type, count and length, never trust a prefix, reject trailing bytes, and
+ * return -LE_MALFORMED (truncated, wrong type, bad count, trailing bytes),
+ * -LE_TOOBIG (a length past our limit) or -LE_PERM (no key could decrypt)
+ * with a reason in *why when why is not NULL (a static string). Unknown map
+ * keys are skipped and missing ones left zero, as go-msgpack does. Strings
+ * decode from the str family or nil; byte slices also from bin. Encoders
+ * return 0, -LE_INVAL (a field we would refuse to read back, a count past a
+ * limit) or -LE_NOMEM, and on error leave the output buffer as it was.
+ * Encoders write
  * go-msgpack's dialect exactly (§4): structs as maps with keys in byte-wise
  * sorted order, every string and byte slice in the raw str family
  * (fixstr/str16/str32, never str8 or bin), non-negative integers in the
@@ -15,6 +22,12 @@
  * OWNERSHIP. Decoded structs borrow: every struct gw_bytes points into the
  * buffer that was decoded and is valid only while that buffer is. Encoders
  * append to a struct gw_buf the caller owns (gw_buf_free releases it).
+ *
+ * TYPE BYTES. Encoders write the leading type byte of what they encode.
+ * Decoders of whole messages (gw_decode_msg, gs_decode) take it too;
+ * decoders of one layer or stream message (gw_compound_split,
+ * gw_push_decode, gw_stream_user_decode, gw_compress_unwrap) take the bytes
+ * after it, as memberlist's handlers do.
  *
  * Layout of this header: byte strings and buffers; memberlist messages
  * (§3, §5); push/pull streams (§7.1); framing layers (§6: compound,
@@ -33,12 +46,15 @@ struct gw_bytes {
 	size_t len;
 };
 
-/* A growable output buffer. */
+/* A growable output buffer; zero-initialised it is empty. */
 struct gw_buf {
 	uint8_t *p;
 	size_t len, cap;
 };
 void gw_buf_free(struct gw_buf *b);
+/* Room for n more bytes / append n bytes: 0 or -LE_NOMEM. */
+int gw_buf_reserve(struct gw_buf *b, size_t n);
+int gw_buf_append(struct gw_buf *b, const void *p, size_t n);
 
 /* Limits (§2, §7.5, §10). */
 #define GW_UDP_BUDGET		1400	/* what a sender packs in a packet */
@@ -140,9 +156,13 @@ struct gw_msg {
 	} u;
 };
 
-/* Decode one message [type][body] (not a framing layer: compound,
- * compress, crc, encrypt and label are peeled by gw_unwrap below).
- * Trailing bytes after the body are an error. */
+/* Decode one message [type][body]: ping, indirect ping, ack, nack,
+ * suspect, alive, dead, err and user (raw). Framing layers (compound,
+ * compress, crc, encrypt, label) are peeled by gw_peel_packet below, and
+ * push/pull by gw_push_decode; given here they are -LE_MALFORMED, as are
+ * unknown types (memberlist logs and drops those). Checks: names <=
+ * GW_NAME_MAX, meta <= GW_META_MAX, addresses 4 or 16 bytes (source
+ * addresses may be absent), Vsn 6 bytes or absent (then all zero). */
 int gw_decode_msg(const uint8_t *buf, size_t len, struct gw_msg *m,
     const char **why);
 /* Append [type][body] for m to out. */
@@ -161,18 +181,21 @@ struct gw_push_header {
 
 struct gw_push_node {
 	struct gw_bytes name;
-	struct gw_bytes addr;
+	struct gw_bytes addr;		/* 4 or 16 bytes, or none */
 	uint16_t port;
 	struct gw_bytes meta;
 	uint32_t incarnation;
-	uint8_t state;			/* enum gw_node_state */
+	uint8_t state;			/* enum gw_node_state; memberlist
+					   ignores other values, so do */
 	uint8_t vsn[GW_VSN_LEN];
 };
 
 /* A push/pull message after its type byte: header, nodes, user state.
- * gw_push_decode fills hdr and user_state and points *nodes_at at the
- * first node state; gw_push_next_node walks them one at a time so a
- * reply with many nodes needs no array. */
+ * gw_push_decode checks the whole message (every node state, the user
+ * state's length exactly to the end of buf), fills hdr and user_state
+ * (p == NULL when empty) and sets rd at the first node state;
+ * gw_push_next_node then walks them one at a time so a reply with many
+ * nodes needs no array: 0 with a node, -LE_NOTFOUND after the last. */
 struct gw_push_reader {
 	const uint8_t *p, *end;
 	uint32_t left;			/* node states not yet read */
@@ -185,17 +208,21 @@ int gw_push_next_node(struct gw_push_reader *rd, struct gw_push_node *n,
 int gw_push_encode(struct gw_buf *out, bool join, const struct gw_push_node *nodes,
     uint32_t n, struct gw_bytes user_state);
 
-/* A reliable user message on a stream: [8][{UserMsgLen}][bytes] (§7.2). */
+/* A reliable user message on a stream: [8][{UserMsgLen}][bytes] (§7.2).
+ * Decode takes the bytes after the [8]. */
 int gw_stream_user_decode(const uint8_t *buf, size_t len, struct gw_bytes *msg,
     const char **why);
+int gw_stream_user_encode(struct gw_buf *out, const uint8_t *msg, size_t len);
 
 /* --- framing (§6) -------------------------------------------------------- */
 
 /* Compound: [7][n][n x u16 BE len][msgs]. gw_compound_encode packs parts
  * (each a complete [type][body]) and fails with -LE_INVAL past 255 parts
- * or a part over 65535 bytes. gw_compound_split fills parts[] up to max and
- * sets *n; *truncated counts parts whose bytes ran out (they are dropped,
- * as memberlist does). */
+ * or a part over 65535 bytes. gw_compound_split takes the bytes after the
+ * [7], fills parts[] (-LE_TOOBIG if more than max) and sets *n;
+ * *truncated counts parts whose bytes ran out (they are dropped and the
+ * complete ones kept, as memberlist does). Bytes after the last part are
+ * -LE_MALFORMED. */
 int gw_compound_encode(struct gw_buf *out, const struct gw_bytes *parts,
     unsigned n);
 int gw_compound_split(const uint8_t *buf, size_t len, struct gw_bytes *parts,
