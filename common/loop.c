@@ -14,7 +14,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define LOOP_MAX_FDS 64
+#define LOOP_MAX_FDS 256
 
 struct post {
 	struct post *next;
@@ -255,6 +255,18 @@ loop_watch_fd(struct loop *l, int fd, short events, loop_fd_fn fn, void *arg)
 	return 0;
 }
 
+int
+loop_modify_fd(struct loop *l, int fd, short events)
+{
+	for (int i = 0; i < l->nfds; i++) {
+		if (l->fds[i].fd == fd) {
+			l->fds[i].events = events;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 void
 loop_unwatch_fd(struct loop *l, int fd)
 {
@@ -387,7 +399,8 @@ loop_run(struct loop *l)
 				/* The callback set may change under us. */
 				for (int j = 0; j < l->nfds; j++)
 					if (l->fds[j].fd == snap[i].fd &&
-					    l->fds[j].fn == snap[i].fn)
+					    l->fds[j].fn == snap[i].fn &&
+					    l->fds[j].arg == snap[i].arg)
 						still = true;
 				if (still)
 					snap[i].fn(snap[i].arg, snap[i].fd,
@@ -398,6 +411,7 @@ loop_run(struct loop *l)
 		if (l->idle_fn != NULL)
 			l->idle_fn(l->idle_arg);
 	}
+	l->stop = 0;	/* a loop may run again (tests do) */
 }
 
 void

@@ -35,9 +35,12 @@ void loop_timer_cancel(struct loop_timer *t);
 bool loop_timer_armed(const struct loop_timer *t);
 void loop_timer_free(struct loop_timer *t); /* cancels first */
 
-/* Watch an fd for POLLIN/POLLOUT; at most 64 fds. */
+/* Watch an fd for POLLIN/POLLOUT; at most 256 fds. A callback may
+ * unwatch (and close) any fd, its own included. */
 int loop_watch_fd(struct loop *l, int fd, short events, loop_fd_fn fn,
     void *arg);
+/* Changes the events watched on fd: 0, or -1 if fd is not watched. */
+int loop_modify_fd(struct loop *l, int fd, short events);
 void loop_unwatch_fd(struct loop *l, int fd);
 
 /* Delivers the given signals through a signalfd. Blocks them in the
