@@ -54,6 +54,22 @@ struct lictor_config {
 	bool enable_script_checks;
 	bool enable_local_script_checks;
 	char *encrypt;
+	bool encrypt_verify_incoming;	/* true */
+	bool encrypt_verify_outgoing;	/* true */
+	struct strlist retry_join_wan;	/* -retry-join-wan */
+	struct strlist start_join_wan;	/* -join-wan */
+	int64_t retry_interval_ms;	/* 30 s */
+	int64_t retry_interval_wan_ms;	/* 30 s */
+	int64_t retry_max;		/* 0: forever */
+	int64_t reconnect_timeout_ms;	/* 72 h (min 8 h) */
+	int64_t reconnect_timeout_wan_ms; /* 72 h (min 8 h) */
+	/* gossip_lan / gossip_wan (0 = the memberlist profile's value) */
+	int64_t gossip_lan_nodes, gossip_lan_interval_ms, gossip_lan_probe_ms,
+	    gossip_lan_probe_timeout_ms, gossip_lan_suspicion_mult,
+	    gossip_lan_retransmit_mult;
+	int64_t gossip_wan_nodes, gossip_wan_interval_ms, gossip_wan_probe_ms,
+	    gossip_wan_probe_timeout_ms, gossip_wan_suspicion_mult,
+	    gossip_wan_retransmit_mult;
 	bool leave_on_terminate;
 	bool skip_leave_on_interrupt;
 	/* limits and timings (durations in ms) */

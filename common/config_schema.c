@@ -103,6 +103,56 @@ const struct cfg_key cfg_schema[] = {
 	  .usage = "Enables health check scripts from configuration file." },
 	{ "encrypt", CT_STRING, F(encrypt), .flag = "encrypt", .usage =
 	  "Provides the gossip encryption key.", .check = check_encrypt },
+	{ "encrypt_verify_incoming", CT_BOOL, F(encrypt_verify_incoming),
+	  .def_int = 1 },
+	{ "encrypt_verify_outgoing", CT_BOOL, F(encrypt_verify_outgoing),
+	  .def_int = 1 },
+	{ "retry_join_wan", CT_LIST, F(retry_join_wan),
+	  .flag = "retry-join-wan", .usage = "Address of an agent to join "
+	  "-wan at start time with retries enabled. Can be specified "
+	  "multiple times." },
+	{ "start_join_wan", CT_LIST, F(start_join_wan), .flag = "join-wan",
+	  .usage = "Address of an agent to join -wan at start time. Can be "
+	  "specified multiple times." },
+	{ "retry_interval", CT_DURATION, F(retry_interval_ms),
+	  .def_int = 30000, .min = 1, .max = DUR_MAX,
+	  .flag = "retry-interval", .usage = "Time to wait between join "
+	  "attempts." },
+	{ "retry_interval_wan", CT_DURATION, F(retry_interval_wan_ms),
+	  .def_int = 30000, .min = 1, .max = DUR_MAX,
+	  .flag = "retry-interval-wan", .usage = "Time to wait between "
+	  "join -wan attempts." },
+	{ "retry_max", CT_INT, F(retry_max), .min = 0, .max = 1 << 30,
+	  .flag = "retry-max", .usage = "Maximum number of join attempts. "
+	  "Defaults to 0, which will retry indefinitely." },
+	{ "reconnect_timeout", CT_DURATION, F(reconnect_timeout_ms),
+	  .def_int = 259200000, .min = 28800000, .max = DUR_MAX },
+	{ "reconnect_timeout_wan", CT_DURATION, F(reconnect_timeout_wan_ms),
+	  .def_int = 259200000, .min = 28800000, .max = DUR_MAX },
+	{ "gossip_lan.gossip_nodes", CT_INT, F(gossip_lan_nodes), .min = 0,
+	  .max = 64 },
+	{ "gossip_lan.gossip_interval", CT_DURATION, F(gossip_lan_interval_ms),
+	  .min = 0, .max = DUR_MAX },
+	{ "gossip_lan.probe_interval", CT_DURATION, F(gossip_lan_probe_ms),
+	  .min = 0, .max = DUR_MAX },
+	{ "gossip_lan.probe_timeout", CT_DURATION,
+	  F(gossip_lan_probe_timeout_ms), .min = 0, .max = DUR_MAX },
+	{ "gossip_lan.suspicion_mult", CT_INT, F(gossip_lan_suspicion_mult),
+	  .min = 0, .max = 64 },
+	{ "gossip_lan.retransmit_mult", CT_INT, F(gossip_lan_retransmit_mult),
+	  .min = 0, .max = 64 },
+	{ "gossip_wan.gossip_nodes", CT_INT, F(gossip_wan_nodes), .min = 0,
+	  .max = 64 },
+	{ "gossip_wan.gossip_interval", CT_DURATION, F(gossip_wan_interval_ms),
+	  .min = 0, .max = DUR_MAX },
+	{ "gossip_wan.probe_interval", CT_DURATION, F(gossip_wan_probe_ms),
+	  .min = 0, .max = DUR_MAX },
+	{ "gossip_wan.probe_timeout", CT_DURATION,
+	  F(gossip_wan_probe_timeout_ms), .min = 0, .max = DUR_MAX },
+	{ "gossip_wan.suspicion_mult", CT_INT, F(gossip_wan_suspicion_mult),
+	  .min = 0, .max = 64 },
+	{ "gossip_wan.retransmit_mult", CT_INT, F(gossip_wan_retransmit_mult),
+	  .min = 0, .max = 64 },
 	{ "leave_on_terminate", CT_BOOL, F(leave_on_terminate) },
 	{ "skip_leave_on_interrupt", CT_BOOL, F(skip_leave_on_interrupt) },
 	{ "limits.kv_max_value_size", CT_INT, F(kv_max_value_size),
@@ -143,7 +193,8 @@ const struct cfg_key cfg_schema[] = {
 const size_t cfg_nschema = sizeof(cfg_schema) / sizeof(cfg_schema[0]);
 
 /* Paths that hold keys of their own in files. */
-static const char *const sections[] = { "ports", "limits", "ui_config" };
+static const char *const sections[] = { "ports", "limits", "ui_config",
+	"gossip_lan", "gossip_wan" };
 
 /* Consul keys that lictor does not implement yet: a file written for
  * Consul must still load, so these are skipped with a warning. The
@@ -153,16 +204,15 @@ static const char *const unsupported[] = {
 	"services", "service", "checks", "check", "dns_config", "acl",
 	"telemetry", "connect", "autopilot", "performance", "recursors",
 	"addresses", "watches", "node_meta", "disable_update_check",
-	"disable_host_node_id", "raft_protocol", "reconnect_timeout",
-	"reconnect_timeout_wan", "advertise_addr_wan", "translate_wan_addrs",
-	"serf_lan", "serf_wan", "primary_datacenter", "retry_interval",
-	"retry_max", "enable_debug", "license_path", "unix_sockets", "tls",
+	"disable_host_node_id", "raft_protocol",
+	"advertise_addr_wan", "translate_wan_addrs",
+	"serf_lan", "serf_wan", "primary_datacenter",
+	"enable_debug", "license_path", "unix_sockets", "tls",
 	"verify_incoming", "verify_outgoing",
 	"ca_file", "ca_path", "cert_file", "key_file",
 	"verify_server_hostname", "auto_encrypt", "enable_syslog",
 	"syslog_facility", "log_rotate_bytes", "log_rotate_duration",
 	"log_rotate_max_files", "disable_remote_exec", "http_config",
-	"encrypt_verify_incoming", "encrypt_verify_outgoing",
 	"ports.https", "ports.grpc", "ports.grpc_tls",
 	"ports.sidecar_min_port", "ports.sidecar_max_port",
 	"ports.expose_min_port", "ports.expose_max_port",
