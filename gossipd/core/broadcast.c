@@ -260,10 +260,13 @@ sw_send_msg(struct swim *s, const struct swim_addr *to, const struct gw_msg *m)
 
 	if ((rc = sw_encode(s, m)) != 0)
 		return rc;
+	/* memberlist leaves the lead message's own length entry out of the
+	 * sum and may pack two bytes past its budget; we count it. */
 	if ((rc = parts_add(&p, -1, s->scratch.p, s->scratch.len)) == 0) {
-		if (s->scratch.len + COMPOUND_HDR < budget)
-			rc = bq_get(s, COMPOUND_PART,
-			    budget - s->scratch.len - COMPOUND_HDR, &p);
+		size_t used = s->scratch.len + COMPOUND_HDR + COMPOUND_PART;
+
+		if (used < budget)
+			rc = bq_get(s, COMPOUND_PART, budget - used, &p);
 		s->st.piggybacked += p.n - 1;
 		if (rc == 0)
 			rc = parts_send(s, &p, to, 0);
