@@ -168,21 +168,25 @@ merge_one(struct swim *s, const struct gw_push_node *r)
 }
 
 int
-pp_merge(struct swim *s, const uint8_t *msg, size_t len, bool *join)
+pp_decode(struct swim *s, const uint8_t *msg, size_t len,
+    struct gw_push_header *hdr, struct gw_push_reader *rd, struct gw_bytes *us)
 {
-	struct gw_push_header hdr;
-	struct gw_push_reader rd;
-	struct gw_push_node *v = NULL;
-	struct gw_bytes us;
-	size_t n = 0, cap = 0;
-	int rc;
-
 	if (len < 1 || msg[0] != GW_PUSH_PULL ||
-	    gw_push_decode(msg + 1, len - 1, &hdr, &rd, &us, NULL) != 0) {
+	    gw_push_decode(msg + 1, len - 1, hdr, rd, us, NULL) != 0) {
 		s->st.msgs_bad++;
 		return -LE_MALFORMED;
 	}
-	*join = hdr.join;
+	return 0;
+}
+
+int
+pp_merge(struct swim *s, bool join, struct gw_push_reader rd,
+    struct gw_bytes us)
+{
+	struct gw_push_node *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
 	/* gw_push_decode checked every node: the walk cannot fail, and the
 	 * array grows with what is really there, not with the header. */
 	for (;;) {
@@ -207,7 +211,7 @@ pp_merge(struct swim *s, const uint8_t *msg, size_t len, bool *join)
 	}
 	if ((rc = verify(s, v, n)) != 0)
 		goto out;
-	if (hdr.join && s->ops.merge_check != NULL &&
+	if (join && s->ops.merge_check != NULL &&
 	    s->ops.merge_check(s->arg, v, n, true) != 0) {
 		rc = -LE_PERM;
 		goto out;
@@ -222,7 +226,7 @@ pp_merge(struct swim *s, const uint8_t *msg, size_t len, bool *join)
 			rc = r1;
 	}
 	if (us.p != NULL && s->ops.merge_remote_state != NULL)
-		s->ops.merge_remote_state(s->arg, us.p, us.len, hdr.join);
+		s->ops.merge_remote_state(s->arg, us.p, us.len, join);
 out:
 	free(v);
 	return rc;

@@ -453,7 +453,6 @@ swim_push_pull_serve(struct swim *s, const uint8_t *msg, size_t len,
 	struct gw_push_header hdr;
 	struct gw_push_reader rd;
 	struct gw_bytes us;
-	bool join;
 	int rc;
 
 	if ((rc = enter(s)) != 0)
@@ -462,23 +461,21 @@ swim_push_pull_serve(struct swim *s, const uint8_t *msg, size_t len,
 		return leave_call(s, -LE_STATE);
 	/* Read the remote state fully before answering, as memberlist
 	 * does: garbage gets no state of ours. */
-	if (len < 1 || msg[0] != GW_PUSH_PULL ||
-	    gw_push_decode(msg + 1, len - 1, &hdr, &rd, &us, NULL) != 0) {
-		s->st.msgs_bad++;
-		return leave_call(s, -LE_MALFORMED);
-	}
+	if ((rc = pp_decode(s, msg, len, &hdr, &rd, &us)) != 0)
+		return leave_call(s, rc);
 	s->st.push_pulls_served++;
 	if ((rc = pp_local_state(s, hdr.join, reply)) != 0)
 		return leave_call(s, rc);
-	rc = pp_merge(s, msg, len, &join);
-	return leave_call(s, rc);
+	return leave_call(s, pp_merge(s, hdr.join, rd, us));
 }
 
 int
 swim_push_pull_done(struct swim *s, uint64_t id, int status,
     const uint8_t *msg, size_t len)
 {
-	struct pp_out o;
+	struct gw_push_header hdr;
+	struct gw_push_reader rd;
+	struct gw_bytes us;
 	unsigned i;
 	bool join;
 	int rc;
@@ -489,16 +486,14 @@ swim_push_pull_done(struct swim *s, uint64_t id, int status,
 		;
 	if (i == s->pp_n)
 		return leave_call(s, -LE_NOTFOUND);
-	o = s->pp[i];
+	join = s->pp[i].join;
 	s->pp[i] = s->pp[--s->pp_n];
 	if (status < 0 || !s->started) {
 		s->st.push_pulls_failed++;
 		return leave_call(s, status < 0 ? status : -LE_STATE);
 	}
-	rc = pp_merge(s, msg, len, &join);
-	if (rc == 0 && join != o.join)
-		sw_log(s, 1, "push/pull reply with Join=%d to Join=%d", join,
-		    o.join);
+	if ((rc = pp_decode(s, msg, len, &hdr, &rd, &us)) == 0)
+		rc = pp_merge(s, join, rd, us);
 	if (rc != 0)
 		s->st.push_pulls_failed++;
 	return leave_call(s, rc);

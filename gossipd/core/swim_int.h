@@ -251,7 +251,14 @@ void probe_free(struct swim *s);
 
 /* pushpull.c */
 int pp_local_state(struct swim *s, bool join, struct gw_buf *out);
-int pp_merge(struct swim *s, const uint8_t *msg, size_t len, bool *join);
+/* Checks a whole push/pull message (from its [6]); -LE_MALFORMED. */
+int pp_decode(struct swim *s, const uint8_t *msg, size_t len,
+    struct gw_push_header *hdr, struct gw_push_reader *rd,
+    struct gw_bytes *us);
+/* join: the exchange's (the initiator merges with its own flag, as
+ * memberlist's pushPullNode does). */
+int pp_merge(struct swim *s, bool join, struct gw_push_reader rd,
+    struct gw_bytes us);
 int pp_start(struct swim *s, const struct swim_addr *to, bool join,
     bool periodic, uint64_t *id);
 void pp_tick(struct swim *s);

@@ -1030,22 +1030,29 @@ ssim_view(const struct ssim *s, int obs, int subj)
 bool
 ssim_converged(struct ssim *s)
 {
+	/* The event views first: cheap, and false for most of a run. */
+	for (int o = 0; o < s->n; o++) {
+		if (!s->nodes[o].up)
+			continue;
+		for (int j = 0; j < s->n; j++) {
+			int v = ssim_view(s, o, j);
+
+			if (j == o || !linked(s, o, j))
+				continue;
+			if (s->nodes[j].up ? v != SWIM_ALIVE : v == SWIM_ALIVE)
+				return false;
+		}
+	}
+	/* Then nobody suspect in any table. */
 	for (int o = 0; o < s->n; o++) {
 		if (!s->nodes[o].up)
 			continue;
 		for (int j = 0; j < s->n; j++) {
 			struct swim_member m;
-			int v = ssim_view(s, o, j);
 
-			if (j == o || !linked(s, o, j))
+			if (j == o || !linked(s, o, j) || !s->nodes[j].up)
 				continue;
-			if (!s->nodes[j].up) {
-				if (v == SWIM_ALIVE)
-					return false;
-				continue;
-			}
-			if (v != SWIM_ALIVE ||
-			    swim_member(s->nodes[o].sw, s->nodes[j].name,
+			if (swim_member(s->nodes[o].sw, s->nodes[j].name,
 			    strlen(s->nodes[j].name), &m) != 0 ||
 			    m.state != SWIM_ALIVE)
 				return false;
