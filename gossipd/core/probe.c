@@ -303,8 +303,11 @@ probe_next(const struct swim *s)
 		return s->probe_at < t ? s->probe_at : t;
 	if (!p->indirect)
 		return p->timeout_at < t ? p->timeout_at : t;
-	if (p->tcp == TCP_PENDING && s->now >= p->deadline)
-		return p->deadline + s->cfg.probe_timeout_ms * US_PER_MS;
+	if (p->tcp == TCP_PENDING && s->now >= p->deadline) {
+		uint64_t late = p->deadline + s->cfg.probe_timeout_ms * US_PER_MS;
+
+		return late < t ? late : t;
+	}
 	return p->deadline < t ? p->deadline : t;
 }
 

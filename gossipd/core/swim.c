@@ -71,8 +71,10 @@ config_check(const struct swim_config *c)
 	if (c->probe_interval_ms == 0 || c->probe_timeout_ms == 0 ||
 	    c->probe_timeout_ms > c->probe_interval_ms)
 		return -LE_INVAL;
-	if (c->suspicion_mult == 0 || c->suspicion_max_timeout_mult == 0 ||
-	    c->retransmit_mult == 0 || c->awareness_max == 0)
+	/* k = SuspicionMult - 2 confirmers are remembered per suspect. */
+	if (c->suspicion_mult == 0 || c->suspicion_mult > CONFIRM_MAX + 1 ||
+	    c->suspicion_max_timeout_mult == 0 || c->retransmit_mult == 0 ||
+	    c->awareness_max == 0)
 		return -LE_INVAL;
 	if (c->gossip_nodes > 0 && c->gossip_interval_ms == 0)
 		return -LE_INVAL;

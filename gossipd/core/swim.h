@@ -294,7 +294,8 @@ int swim_join(struct swim *s, const struct swim_addr *addr, uint64_t *id);
  * name, then done(SWIM_WAIT_LEAVE, 0) once that message has been sent
  * RetransmitMult * ceil(log10(n + 1)) times, at once if no other member
  * is alive, or done(SWIM_WAIT_LEAVE, -LE_TIMEOUT) after timeout_ms (0:
- * no limit). The instance keeps answering pings until swim_free. */
+ * no limit). The instance keeps answering pings until swim_free. A
+ * second call returns 0 and reports nothing more. */
 int swim_leave(struct swim *s, uint32_t timeout_ms);
 
 /* New node meta (Serf tags): gossips an alive with a higher incarnation;
