@@ -19,7 +19,7 @@
 #include "mp.h"
 
 /* Bump whenever msgs.def or any payload layout changes. */
-#define PROTO_VERSION 2
+#define PROTO_VERSION 3
 
 /* Largest message any daemon accepts (set as NNG_OPT_RECVMAXSZ too). */
 #define PROTO_MAX_MSG (64u << 20)
