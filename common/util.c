@@ -44,6 +44,16 @@ xstrdup(const char *s)
 	return p;
 }
 
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s ? s : "", s ? n : 0);
+
+	if (p == NULL)
+		fatalx("out of memory");
+	return p;
+}
+
 void
 sbuf_init(struct sbuf *b)
 {

@@ -3,6 +3,11 @@
 #ifndef LICTOR_UTIL_H
 #define LICTOR_UTIL_H
 
+/* The Consul version lictor answers as (/v1/agent/self) and the build tag
+ * its members carry (Consul parses the version out of "build"). */
+#define LICTOR_CONSUL_VERSION "1.15.0-lictor"
+#define LICTOR_CONSUL_BUILD LICTOR_CONSUL_VERSION ":lictor"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,6 +51,8 @@ int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 
 char *xstrdup(const char *s);
+/* The first n bytes of s (which need not be terminated), terminated. */
+char *xstrndup(const char *s, size_t n);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);

@@ -26,7 +26,7 @@ http_agent_self(struct hreq *hr)
 	    "Datacenter", c->datacenter, "PrimaryDatacenter", c->datacenter,
 	    "NodeName", c->node_name, "NodeID", c->node_id ? c->node_id : "",
 	    "Revision", "lictor", "Server", c->server, "Version",
-	    "1.15.0-lictor" , "BuildDate", "2026-11-24T00:00:00Z",
+	    LICTOR_CONSUL_VERSION, "BuildDate", "2026-11-24T00:00:00Z",
 	    "SessionTTLMin", ttl);
 	dbg = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:s, s:s}",
 	    "Datacenter", c->datacenter, "NodeName", c->node_name,
@@ -37,7 +37,7 @@ http_agent_self(struct hreq *hr)
 	tags = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
 	    "role", c->server ? "consul" : "node", "dc", c->datacenter,
 	    "id", c->node_id ? c->node_id : "", "vsn", "2", "vsn_min", "2",
-	    "vsn_max", "3", "build", "1.15.0-lictor:lictor", "segment", "");
+	    "vsn_max", "3", "build", LICTOR_CONSUL_BUILD, "segment", "");
 	if (c->server) {
 		json_object_set_new(tags, "port", json_string(sport));
 		if (c->bootstrap)
