@@ -346,29 +346,39 @@ struct gs_relay {
 	struct gw_bytes inner;		/* a complete [serf type][body] */
 };
 
-/* Serf's push/pull user state (type 2, §10.1, §10.7). Events are walked
- * with gs_push_next_event like node states above. */
+/* Serf's push/pull user state (type 2, §10.1, §10.7). gs_decode checks
+ * the whole message; the lists are then walked with gs_push_next_* (the
+ * reader state lives in *pp, so walk a copy to walk twice). */
 #define GS_EVENT_BUFFER 512
+#define GS_EVENT_MAX	9216	/* UserEventSizeLimit's hard cap: name or
+				   payload longer than this is refused */
 struct gs_push_pull {
 	uint64_t ltime, event_ltime, query_ltime;
 	unsigned n_left;
-	const uint8_t *left_at;		/* LeftMembers, walked by reader */
+	const uint8_t *left_at;		/* LeftMembers */
 	unsigned n_status;
 	const uint8_t *status_at;	/* StatusLTimes {name: ltime} */
 	unsigned n_events;
-	const uint8_t *events_at;	/* Events: nil or {LTime, Events} */
+	const uint8_t *events_at;	/* Events: [nil or {Events, LTime}] */
 	const uint8_t *end;
 };
 struct gs_status_ltime {
 	struct gw_bytes name;
 	uint64_t ltime;
 };
-struct gs_user_events {			/* one slot of the event ring */
+struct gs_event {
+	struct gw_bytes name, payload;
+};
+/* One slot of the event ring: the events seen at one Lamport time.
+ * Encoding: ev[0..n) (n == 0: a nil slot, as Go sends empty ones).
+ * Decoding: gs_push_next_events fills ltime and n, then
+ * gs_slot_next_event walks the n events. */
+struct gs_user_events {
 	uint64_t ltime;
 	unsigned n;
-	struct { struct gw_bytes name, payload; } ev[64];
+	const struct gs_event *ev;	/* encoding */
+	const uint8_t *at, *end;	/* decoding */
 };
-
 struct gs_msg {
 	enum gw_serf_type type;
 	union {
@@ -390,18 +400,34 @@ int gs_decode(const uint8_t *buf, size_t len, struct gs_msg *m,
 int gs_encode(struct gw_buf *out, const struct gs_msg *m);
 
 /* Walk the push/pull's lists (each returns 1 with an item, 0 at the end,
- * or a negative error). The reader state lives in *pp. */
+ * or a negative error). *i counts the items read (start at 0). Nil slots
+ * of the event ring are skipped. */
 int gs_push_next_left(struct gs_push_pull *pp, unsigned *i,
     struct gw_bytes *name, const char **why);
 int gs_push_next_status(struct gs_push_pull *pp, unsigned *i,
     struct gs_status_ltime *st, const char **why);
 int gs_push_next_events(struct gs_push_pull *pp, unsigned *i,
     struct gs_user_events *evs, const char **why);
-/* Encoding a push/pull takes plain arrays. */
+int gs_slot_next_event(struct gs_user_events *evs, struct gs_event *ev,
+    const char **why);
+/* Encoding a push/pull takes plain arrays (a [2] type byte first). */
 int gs_push_encode(struct gw_buf *out, uint64_t ltime, uint64_t event_ltime,
     uint64_t query_ltime, const struct gs_status_ltime *status, unsigned n_status,
     const struct gw_bytes *left, unsigned n_left,
     const struct gs_user_events *events, unsigned n_events);
+
+/* A Serf Member (the answer to _serf_conflict, type 6): m == NULL
+ * encodes Go's nil pointer. */
+struct gs_member {
+	struct gw_bytes name;
+	struct gw_bytes addr;		/* 4 or 16 bytes */
+	uint16_t port;
+	const struct gw_bytes *tag_keys, *tag_vals;
+	unsigned n_tags;
+	int64_t status;
+	uint8_t vsn[GW_VSN_LEN];	/* ProtocolMin..DelegateCur */
+};
+int gs_conflict_encode(struct gw_buf *out, const struct gs_member *m);
 
 /* Tags in Meta: [0xFF][msgpack map str->str] (§10.2); a Meta without the
  * 0xFF prefix is a bare role. Decoding calls each(key, value) per tag. */
