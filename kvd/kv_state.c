@@ -732,6 +732,12 @@ kv_apply_noop(struct kv_state *ks, uint64_t index)
 	return rv;
 }
 
+struct store_batch *
+kv_state_batch(struct kv_state *ks)
+{
+	return ks->b;
+}
+
 int
 kv_state_reload(struct kv_state *ks, struct lerr *e)
 {

@@ -85,6 +85,10 @@ int kv_batch_commit(struct kv_state *ks, bool sync);
  * Raft no-op or configuration entry, or a command every replica rejects
  * the same way). */
 int kv_apply_noop(struct kv_state *ks, uint64_t index);
+/* The open batch (NULL when none), for the other tables kvd keeps in the
+ * same store (catalog_state.c) so their writes commit with the applied
+ * index; such an entry then moves the index with kv_apply_noop(). */
+struct store_batch *kv_state_batch(struct kv_state *ks);
 /* Re-reads the indexes after the store was replaced under the state (a
  * snapshot restore). */
 int kv_state_reload(struct kv_state *ks, struct lerr *e);

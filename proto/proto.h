@@ -19,7 +19,7 @@
 #include "mp.h"
 
 /* Bump whenever msgs.def or any payload layout changes. */
-#define PROTO_VERSION 3
+#define PROTO_VERSION 4
 
 /* Largest message any daemon accepts (set as NNG_OPT_RECVMAXSZ too). */
 #define PROTO_MAX_MSG (64u << 20)
@@ -241,19 +241,176 @@ int msg_kv_snapshot_dec(const struct proto_msg *m,
     struct msg_kv_snapshot *out, struct lerr *e);
 /* The reply is msg_raft_index_reply (below). */
 
+/* ---- catalog (httpd -> kvd; catalog_msgs.c) ----
+ * The catalog's records travel and rest in one encoding: kvd stores a
+ * node or check exactly as msg_cat_node_enc / msg_cat_check_enc write it
+ * (with its indexes), so a read copies stored bytes into the reply. String
+ * maps (TaggedAddresses, Meta) are nil or a flat [k, v, k, v...] array in
+ * key order; string lists (ServiceTags) are nil or an array: nil and empty
+ * stay distinct, as Go's nil and empty maps do in Consul. */
+#define CAT_NAME_MAX 1024	/* node names, check and service IDs */
+#define CAT_TEXT_MAX (1u << 20)	/* notes, output, a definition's JSON */
+#define CAT_MAP_MAX 1024	/* entries of a map, items of a list */
+#define CAT_CHECKS_MAX 1024	/* checks in one registration */
+
+struct msg_cat_strmap {
+	bool present;		/* false: nil */
+	uint32_t n;
+	/* encoding: */
+	const char *const *keys;
+	const size_t *klens;
+	const char *const *vals;
+	const size_t *vlens;
+	/* decoding: 2n strings (checked by the decoder) */
+	const msgpack_object *items;
+};
+/* Entry i of either side. */
+void msg_cat_strmap_at(const struct msg_cat_strmap *m, uint32_t i,
+    const char **k, size_t *klen, const char **v, size_t *vlen);
+
+struct msg_cat_strlist {
+	bool present;		/* false: nil */
+	uint32_t n;
+	const char *const *s;	/* encoding */
+	const size_t *lens;
+	const msgpack_object *items;	/* decoding */
+};
+void msg_cat_strlist_at(const struct msg_cat_strlist *l, uint32_t i,
+    const char **s, size_t *len);
+
+/* A node: [id, node, address, datacenter, tagged, meta, create, modify] */
+struct msg_cat_node {
+	const char *id;		/* "" when the node has none */
+	size_t id_len;
+	const char *node;
+	size_t node_len;
+	const char *address;
+	size_t address_len;
+	const char *dc;
+	size_t dc_len;
+	struct msg_cat_strmap tagged;
+	struct msg_cat_strmap meta;
+	uint64_t create_index;
+	uint64_t modify_index;
+};
+void msg_cat_node_enc(struct mpw *w, const struct msg_cat_node *in);
+int msg_cat_node_dec(const msgpack_object *o, struct msg_cat_node *out);
+
+/* A check: [node, check_id, name, status, notes, output, service_id,
+ * service_name, service_tags, type, interval, timeout, exposed_port,
+ * definition, create, modify]; definition is the JSON object Consul
+ * renders ("{}" when empty), kept as text. */
+struct msg_cat_check {
+	const char *node;
+	size_t node_len;
+	const char *check_id;
+	size_t check_id_len;
+	const char *name;
+	size_t name_len;
+	const char *status;
+	size_t status_len;
+	const char *notes;
+	size_t notes_len;
+	const char *output;
+	size_t output_len;
+	const char *service_id;
+	size_t service_id_len;
+	const char *service_name;
+	size_t service_name_len;
+	struct msg_cat_strlist service_tags;
+	const char *type;
+	size_t type_len;
+	const char *interval;
+	size_t interval_len;
+	const char *timeout;
+	size_t timeout_len;
+	int64_t exposed_port;
+	const char *definition;
+	size_t definition_len;
+	uint64_t create_index;
+	uint64_t modify_index;
+};
+void msg_cat_check_enc(struct mpw *w, const struct msg_cat_check *in);
+int msg_cat_check_dec(const msgpack_object *o, struct msg_cat_check *out);
+
+/* catalog.register and the SMC_CATALOG_REGISTER command:
+ * [node, skip_node_update, [check...]]. Consul's RegisterRequest after its
+ * server endpoint's defaults (a check's Node and CheckID filled in); the
+ * node's indexes are 0. */
+struct msg_cat_register {
+	struct msg_cat_node node;
+	bool skip_node_update;
+	uint32_t n_checks;
+	const struct msg_cat_check *checks;	/* encoding */
+	const msgpack_object *check_items;	/* decoding */
+};
+void msg_cat_register_enc(struct mpw *w, const struct msg_cat_register *in);
+int msg_cat_register_dec(const struct proto_msg *m,
+    struct msg_cat_register *out, struct lerr *e);
+int msg_cat_register_dec_obj(const msgpack_object *o,
+    struct msg_cat_register *out, struct lerr *e);
+/* Check i of a decoded registration (checked by the decoder). */
+void msg_cat_register_check(const struct msg_cat_register *r, uint32_t i,
+    struct msg_cat_check *out);
+
+/* catalog.deregister and SMC_CATALOG_DEREGISTER: [node, service_id,
+ * check_id] ("" when absent). A service ID wins over a check ID; neither
+ * removes the whole node, as in Consul's FSM. */
+struct msg_cat_deregister {
+	const char *node;
+	size_t node_len;
+	const char *service_id;
+	size_t service_id_len;
+	const char *check_id;
+	size_t check_id_len;
+};
+void msg_cat_deregister_enc(struct mpw *w,
+    const struct msg_cat_deregister *in);
+int msg_cat_deregister_dec(const struct proto_msg *m,
+    struct msg_cat_deregister *out, struct lerr *e);
+int msg_cat_deregister_dec_obj(const msgpack_object *o,
+    struct msg_cat_deregister *out, struct lerr *e);
+/* Both writes are answered with msg_kv_write_reply (result unused). */
+
+/* catalog.read: [what, node, filter, min_index, wait_ms, consistency];
+ * filter is node-meta (a string map; nil: none). Answered with the
+ * kv.read reply layout (msg_kv_read_reply): items are node records (all
+ * nodes, or the one node: none when it is unknown) or check records. */
+enum cat_read_what {
+	CATR_NODES = 1,		/* /v1/catalog/nodes */
+	CATR_NODE = 2,		/* /v1/catalog/node/<node> */
+	CATR_NODE_CHECKS = 3,	/* /v1/health/node/<node> */
+};
+struct msg_cat_read {
+	uint32_t what;
+	const char *node;
+	size_t node_len;
+	struct msg_cat_strmap filter;
+	uint64_t min_index;
+	uint64_t wait_ms;
+	uint32_t consistency;
+};
+void msg_cat_read_enc(struct mpw *w, const struct msg_cat_read *in);
+int msg_cat_read_dec(const struct proto_msg *m, struct msg_cat_read *out,
+    struct lerr *e);
+
 /* ---- state machine commands: the bytes of a Raft entry ----
  * [type, origin, seq, payload]. origin is the boot id of the kvd that
  * proposed it (0 for internal commands such as tombstone reaping) and seq
  * its sequence there, so that kvd recognises its own commands as they are
  * applied and answers the client that sent them with their result. */
 enum sm_cmd_type {
-	SMC_KV = 1, /* payload: a msg_kv_write */
+	SMC_KV = 1,			/* payload: a msg_kv_write */
+	SMC_CATALOG_REGISTER = 2,	/* payload: a msg_cat_register */
+	SMC_CATALOG_DEREGISTER = 3,	/* payload: a msg_cat_deregister */
 };
 struct msg_sm_cmd {
 	uint32_t type;
 	uint64_t origin;
 	uint64_t seq;
-	struct msg_kv_write kv;
+	struct msg_kv_write kv;			/* SMC_KV */
+	struct msg_cat_register reg;		/* SMC_CATALOG_REGISTER */
+	struct msg_cat_deregister dereg;	/* SMC_CATALOG_DEREGISTER */
 };
 void msg_sm_cmd_enc(struct mpw *w, const struct msg_sm_cmd *in);
 int msg_sm_cmd_dec(const msgpack_object *o, struct msg_sm_cmd *out,

@@ -84,6 +84,16 @@ msg_sm_cmd_enc(struct mpw *w, const struct msg_sm_cmd *in)
 	mpw_u64(w, in->type);
 	mpw_u64(w, in->origin);
 	mpw_u64(w, in->seq);
+	switch (in->type) {
+	case SMC_CATALOG_REGISTER:
+		msg_cat_register_enc(w, &in->reg);
+		return;
+	case SMC_CATALOG_DEREGISTER:
+		msg_cat_deregister_enc(w, &in->dereg);
+		return;
+	default:
+		break;
+	}
 	mpw_array(w, 6);
 	mpw_u64(w, in->kv.op);
 	mpw_str(w, in->kv.key, in->kv.key_len);
@@ -96,12 +106,32 @@ msg_sm_cmd_enc(struct mpw *w, const struct msg_sm_cmd *in)
 		mpw_nil(w);
 }
 
+static int
+kv_cmd_dec(const msgpack_object *o, struct msg_kv_write *kv, struct lerr *e)
+{
+	struct rd k;
+
+	rd_open(&k, o, 6, "kv command", e);
+	rd_u32(&k, &kv->op);
+	rd_str(&k, KV_MAX_KEY_WIRE, &kv->key, &kv->key_len);
+	rd_bin(&k, KV_MAX_VALUE_WIRE, &kv->value, &kv->value_len);
+	rd_u64(&k, &kv->flags);
+	rd_u64(&k, &kv->index);
+	rd_str_or_nil(&k, SESSION_MAX, &kv->session, &kv->session_len);
+	if (rd_end(&k) != 0)
+		return k.err;
+	if (kv->op < KVW_SET || kv->op > KVW_TOMBSTONE_REAP)
+		return lerr_set(e, LE_MALFORMED, "kv command: bad op %u",
+		    kv->op);
+	return 0;
+}
+
 int
 msg_sm_cmd_dec(const msgpack_object *o, struct msg_sm_cmd *out,
     struct lerr *e)
 {
-	const msgpack_object *kv;
-	struct rd r, k;
+	const msgpack_object *items;
+	struct rd r;
 	uint32_t n;
 
 	memset(out, 0, sizeof(*out));
@@ -109,28 +139,23 @@ msg_sm_cmd_dec(const msgpack_object *o, struct msg_sm_cmd *out,
 	rd_u32(&r, &out->type);
 	rd_u64(&r, &out->origin);
 	rd_u64(&r, &out->seq);
-	rd_array(&r, 6, &kv, &n);
+	/* Every payload is an array; its own decoder checks the rest. */
+	rd_array(&r, 16, &items, &n);
 	if (rd_end(&r) != 0)
 		return r.err;
-	if (out->type != SMC_KV)
+	switch (out->type) {
+	case SMC_KV:
+		return kv_cmd_dec(&o->via.array.ptr[3], &out->kv, e);
+	case SMC_CATALOG_REGISTER:
+		return msg_cat_register_dec_obj(&o->via.array.ptr[3],
+		    &out->reg, e);
+	case SMC_CATALOG_DEREGISTER:
+		return msg_cat_deregister_dec_obj(&o->via.array.ptr[3],
+		    &out->dereg, e);
+	default:
 		return lerr_set(e, LE_MALFORMED, "command: unknown type %u",
 		    out->type);
-	/* rd_array handed us the items; the cursor wants the array. */
-	rd_open(&k, &o->via.array.ptr[3], 6, "kv command", e);
-	rd_u32(&k, &out->kv.op);
-	rd_str(&k, KV_MAX_KEY_WIRE, &out->kv.key, &out->kv.key_len);
-	rd_bin(&k, KV_MAX_VALUE_WIRE, &out->kv.value, &out->kv.value_len);
-	rd_u64(&k, &out->kv.flags);
-	rd_u64(&k, &out->kv.index);
-	rd_str_or_nil(&k, SESSION_MAX, &out->kv.session,
-	    &out->kv.session_len);
-	if (rd_end(&k) != 0)
-		return k.err;
-	if (out->kv.op < KVW_SET || out->kv.op > KVW_TOMBSTONE_REAP)
-		return lerr_set(e, LE_MALFORMED, "kv command: bad op %u",
-		    out->kv.op);
-	(void)kv;
-	return 0;
+	}
 }
 
 /* ---- raft.propose ---- */
