@@ -1,11 +1,13 @@
 /* cli.h: the client side of the lictor binary, Consul's CLI commands
- * talking HTTP to an agent: the `kv` family (kv*.c), and what every
- * such command shares (cli_http.c): Consul's HTTP flags and their
- * environment defaults, a small blocking HTTP client on nng, request
- * escaping as Go's net/url does, Go-like error texts, and help texts in
- * Consul's layout. Output conventions follow mitchellh/cli as Consul
- * uses it: results on stdout, errors and help on stderr, one trailing
- * newline per message. */
+ * talking HTTP to an agent: the `kv` family (kv*.c), operator and
+ * leave, the gossip commands (members, join, force-leave, event, keygen;
+ * their shared helpers in cli_util.c), and what every such command
+ * shares (cli_http.c): Consul's HTTP flags and their environment
+ * defaults, a small blocking HTTP client on nng, request escaping as
+ * Go's net/url does, Go-like error texts, and help texts in Consul's
+ * layout. Output conventions follow mitchellh/cli as Consul uses it:
+ * results on stdout, errors and help on stderr, one trailing newline
+ * per message. */
 #ifndef LICTOR_CLI_H
 #define LICTOR_CLI_H
 
@@ -13,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <regex.h>
+
+#include <jansson.h>
 
 #include "flags.h"
 #include "util.h"
@@ -26,6 +31,16 @@ int cli_kv_main(int argc, char **argv);
  * name. Each returns the process exit code. */
 int cli_operator_main(int argc, char **argv);
 int cli_leave_main(int argc, char **argv);
+
+/* The gossip commands: `lictor members` (members.c), `join` (join.c),
+ * `force-leave` (forceleave.c), `event` (event.c), `keygen`
+ * (keygen.c). argv holds the words after the command's name; each
+ * returns the process exit code. */
+int cli_members_main(int argc, char **argv);
+int cli_join_main(int argc, char **argv);
+int cli_forceleave_main(int argc, char **argv);
+int cli_event_main(int argc, char **argv);
+int cli_keygen_main(int argc, char **argv);
 
 /*
  * The HTTP options of Consul's command/flags/http.go. Every string is
@@ -182,5 +197,43 @@ void cli_quote(struct sbuf *b, const char *s, size_t n);
  */
 int cli_load_data(const char *arg, char **data, size_t *len,
     struct sbuf *err);
+
+/*
+ * ryanuber/columnize's Format as Consul calls it (operator.c): lines of
+ * fields joined by '\x1f' in, a table out (columns padded to the widest
+ * cell in runes, glued by two spaces, no newline after the last line).
+ * list-peers and members print with it.
+ */
+void op_columnize(const struct sbuf *lines, size_t n, struct sbuf *out);
+
+/* ---- cli_util.c: what the gossip commands share ---- */
+
+/* cli_flags_build with the client flags and Consul's PartitionFlag()
+ * (-partition without -namespace). The caller frees the table. */
+struct flag_def *cli_flags_build_partition(const struct flag_def *cmd,
+    struct cli_http *h);
+
+/* cli_do, then api.requireOK: -1 with Go's text in err when no answer
+ * came or the status was not 200. r is the caller's to free either way. */
+int cli_request_ok(struct cli_client *c, const char *method,
+    const char *path, const struct cli_params *q, const void *body,
+    size_t blen, const char *ctype, struct cli_resp *r, struct sbuf *err);
+
+/* One JSON value as the api package's decodeBody reads it; NULL with
+ * Go's text ("EOF", "unexpected EOF") or jansson's in err. The caller
+ * owns the result. */
+json_t *cli_json_load(const char *body, size_t len, struct sbuf *err);
+/* How Go's UnmarshalTypeError names a value ("number 7" with literal). */
+void cli_json_what(const json_t *v, bool literal, struct sbuf *b);
+
+/*
+ * Compiles a filter regexp where Consul uses Go's regexp: POSIX
+ * extended syntax (regcomp REG_EXTENDED | REG_NOSUB; so no \d or (?i)).
+ * On failure returns -1 with Go's text in err: "error parsing regexp:
+ * missing closing ): `(`" (the quoted part follows Go for the common
+ * errors, the whole expression otherwise). On success the caller
+ * regfree()s re.
+ */
+int cli_regcomp(regex_t *re, const char *expr, struct sbuf *err);
 
 #endif

@@ -11,14 +11,20 @@ usage(FILE *f)
 {
 	fprintf(f, "Usage: lictor [--version] [--help] <command> [<args>]\n\n"
 	    "Available commands are:\n"
-	    "    agent      Runs a lictor agent\n"
-	    "    ctl        Controls a running agent's daemons\n"
-	    "    kv         Interact with the key-value store\n"
-	    "    leave      Gracefully leaves the lictor cluster and shuts "
+	    "    agent         Runs a lictor agent\n"
+	    "    ctl           Controls a running agent's daemons\n"
+	    "    event         Fire a new event\n"
+	    "    force-leave   Forces a member of the cluster to enter the "
+	    "\"left\" state\n"
+	    "    join          Tell lictor agent to join cluster\n"
+	    "    keygen        Generates a new encryption key\n"
+	    "    kv            Interact with the key-value store\n"
+	    "    leave         Gracefully leaves the lictor cluster and shuts "
 	    "down\n"
-	    "    operator   Provides cluster-level tools for lictor "
+	    "    members       Lists the members of a lictor cluster\n"
+	    "    operator      Provides cluster-level tools for lictor "
 	    "operators\n"
-	    "    version    Prints the lictor version\n");
+	    "    version       Prints the lictor version\n");
 }
 
 int
@@ -35,10 +41,20 @@ main(int argc, char **argv)
 		return agent_main(argc - 2, argv + 2, argv[0]);
 	if (strcmp(cmd, "ctl") == 0)
 		return ctl_main(argc - 2, argv + 2);
+	if (strcmp(cmd, "event") == 0)
+		return cli_event_main(argc - 2, argv + 2);
+	if (strcmp(cmd, "force-leave") == 0)
+		return cli_forceleave_main(argc - 2, argv + 2);
+	if (strcmp(cmd, "join") == 0)
+		return cli_join_main(argc - 2, argv + 2);
+	if (strcmp(cmd, "keygen") == 0)
+		return cli_keygen_main(argc - 2, argv + 2);
 	if (strcmp(cmd, "kv") == 0)
 		return cli_kv_main(argc - 2, argv + 2);
 	if (strcmp(cmd, "leave") == 0)
 		return cli_leave_main(argc - 2, argv + 2);
+	if (strcmp(cmd, "members") == 0)
+		return cli_members_main(argc - 2, argv + 2);
 	if (strcmp(cmd, "operator") == 0)
 		return cli_operator_main(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 ||
