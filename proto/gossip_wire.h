@@ -158,7 +158,7 @@ struct gw_msg {
 
 /* Decode one message [type][body]: ping, indirect ping, ack, nack,
  * suspect, alive, dead, err and user (raw). Framing layers (compound,
- * compress, crc, encrypt, label) are peeled by gw_peel_packet below, and
+ * compress, crc, encrypt, label) are peeled by gw_udp_open below, and
  * push/pull by gw_push_decode; given here they are -LE_MALFORMED, as are
  * unknown types (memberlist logs and drops those). Checks: names <=
  * GW_NAME_MAX, meta <= GW_META_MAX, addresses 4 or 16 bytes (source
@@ -237,11 +237,14 @@ int gw_compress_wrap(struct gw_buf *out, const uint8_t *msg, size_t len);
 int gw_compress_unwrap(const uint8_t *buf, size_t len, size_t max_out,
     struct gw_buf *out, const char **why);
 
-/* CRC: [12][CRC-32 IEEE BE of the rest][rest] (§6.3). */
+/* CRC: [12][CRC-32 IEEE BE of the rest][rest] (§6.3). gw_crc32 is Go's
+ * crc32.ChecksumIEEE. */
 uint32_t gw_crc32(const uint8_t *p, size_t len);
 int gw_crc_wrap(struct gw_buf *out, const uint8_t *msg, size_t len);
 
-/* Label: [244][len 1..255][label] (§6.4). */
+/* Label: [244][len 1..255][label] (§6.4). label_len 0 appends nothing (no
+ * label, no header); over GW_LABEL_MAX is -LE_INVAL. */
+#define GW_LABEL_MAX 255
 int gw_label_wrap(struct gw_buf *out, const char *label, size_t label_len);
 
 /* Encryption (§6.5): a keyring of AES-GCM keys (16, 24 or 32 bytes), the
@@ -255,7 +258,24 @@ struct gw_keyring {
 	uint8_t len[GW_KEYS_MAX];
 	uint8_t key[GW_KEYS_MAX][32];
 };
+/* Install a key (zero-initialised ring: empty; the first key installed is
+ * the primary): 0, also when it is already there (as memberlist's
+ * AddKey); -LE_INVAL for a length other than 16, 24 or 32; -LE_TOOBIG
+ * when GW_KEYS_MAX are installed. */
 int gw_keyring_add(struct gw_keyring *kr, const uint8_t *key, size_t len);
+/* Make an installed key the primary (UseKey), or remove one (RemoveKey;
+ * the primary cannot be removed: -LE_STATE). -LE_NOTFOUND if absent. */
+int gw_keyring_use(struct gw_keyring *kr, const uint8_t *key, size_t len);
+int gw_keyring_remove(struct gw_keyring *kr, const uint8_t *key, size_t len);
+/* Seal with the primary key and a fresh random nonce (getrandom(2)),
+ * appending to out; -LE_INVAL with no key, -LE_IO without randomness.
+ * Open appends the plaintext to out; refusals (reason in *why, the texts
+ * of memberlist's decryptPayload): -LE_MALFORMED for an empty, too short
+ * or unknown-version envelope, -LE_PERM "No installed keys could decrypt
+ * the message", -LE_MALFORMED for bad PKCS#7 padding in version 0
+ * (memberlist does not check it). gw_open_stream takes one complete frame
+ * [10][len][envelope] and refuses lengths over GW_STREAM_MAX (-LE_TOOBIG)
+ * and a frame that is not exactly that long. */
 int gw_seal_udp(const struct gw_keyring *kr, const uint8_t *msg, size_t len,
     struct gw_bytes label, struct gw_buf *out);
 int gw_open_udp(const struct gw_keyring *kr, const uint8_t *pkt, size_t len,
@@ -264,6 +284,101 @@ int gw_seal_stream(const struct gw_keyring *kr, const uint8_t *msg, size_t len,
     struct gw_bytes label, struct gw_buf *out);
 int gw_open_stream(const struct gw_keyring *kr, const uint8_t *frame,
     size_t len, struct gw_bytes label, struct gw_buf *out, const char **why);
+/* One envelope [vsn][nonce][ct][tag] with the caller's key, version (0:
+ * PKCS#7 padded, 1: not) and nonce, AAD = aad. FOR TESTS AND GOLDEN
+ * VECTORS ONLY: traffic goes through gw_seal_udp / gw_seal_stream, which
+ * draw a fresh nonce (a nonce used twice under one key breaks GCM). */
+int gw_envelope_seal(const uint8_t *key, size_t key_len, uint8_t vsn,
+    const uint8_t nonce[12], const uint8_t *msg, size_t len,
+    const uint8_t *aad, size_t aad_len, struct gw_buf *out);
+
+/* --- the layer stack (§1) ------------------------------------------------ */
+
+/* A pool's security settings (Consul's encrypt, encrypt_verify_incoming,
+ * encrypt_verify_outgoing; memberlist's Label and EnableCompression). The
+ * keyring is borrowed for the call. */
+struct gw_sec {
+	const struct gw_keyring *kr;	/* NULL or n == 0: no encryption */
+	bool verify_incoming, verify_outgoing;
+	struct gw_bytes label;		/* len 0: none; at most GW_LABEL_MAX */
+	bool compress;			/* EnableCompression */
+};
+
+/* Outgoing UDP. msg is one [type][body] or a compound. Appends to out,
+ * outermost first: label, encryption (when kr has keys and
+ * verify_outgoing; AAD = label), CRC (when crc is true: the peer's pmax >=
+ * 5), compression (when sec->compress and it makes the packet smaller),
+ * msg. -LE_INVAL for an empty msg, a bad label or a packet over
+ * GW_UDP_MAX; out is left as it was on error. */
+int gw_udp_seal(const struct gw_sec *sec, const uint8_t *msg, size_t len,
+    bool crc, struct gw_buf *out);
+
+/* Incoming UDP. In order: the label (a packet with a label we do not
+ * have, or without ours: -LE_PERM "discarding packet with unacceptable
+ * label"; a bad header: -LE_MALFORMED), decryption when we have keys
+ * (every key tried; when none opens it, -LE_PERM/-LE_MALFORMED with
+ * verify_incoming, else the packet is taken as plaintext and
+ * stats->plaintext_fallback set), then recursively CRC [12] (checked;
+ * mismatch counted in crc_bad and dropped), compression [9] (at most
+ * GW_UDP_DECOMPRESS_MAX bytes decompressed over the whole packet: a Go
+ * sender compresses only packets it built, under 64 KiB), compound [7]
+ * (complete parts kept, truncated ones counted in truncated), and
+ * each(arg, msg, len) for every plain message: types 0-6, 8, 11, 13
+ * (memberlist drops push/pull and err on UDP; the caller decides). msg
+ * points into pkt or into a scratch buffer valid during the call only.
+ *
+ * Returns 0 when the packet was accepted. A failure on the packet's own
+ * chain of layers (anything not inside a compound part: label,
+ * decryption, bad CRC, bad compression, bad compound header, unknown
+ * type, nesting past GW_UDP_DEPTH_MAX, an empty packet or one over
+ * GW_UDP_MAX) returns a negative LE_ code with *why naming it, and no
+ * message was delivered. A compound part that fails the same way is
+ * dropped and counted in stats->dropped (last reason in drop_why) while
+ * the other parts are still delivered, as memberlist handles compounds.
+ * each returns 0 to go on; a negative value stops the walk and is
+ * returned. stats may be NULL. */
+#define GW_UDP_DECOMPRESS_MAX	(1u << 20)
+#define GW_UDP_DEPTH_MAX	8
+struct gw_udp_stats {
+	unsigned truncated, crc_bad;
+	bool decrypted, plaintext_fallback;
+	unsigned dropped;		/* bad compound parts */
+	const char *drop_why;		/* the last one's reason */
+};
+int gw_udp_open(const struct gw_sec *sec, const uint8_t *pkt, size_t len,
+    int (*each)(void *arg, const uint8_t *msg, size_t len), void *arg,
+    struct gw_udp_stats *stats, const char **why);
+
+/* Streams (TCP). Seal one stream message ([type]...), appending to out:
+ * the label header, then compression ALWAYS when sec->compress, then
+ * encryption [10][u32 len][envelope] (AAD = those 5 bytes + label) when
+ * kr has keys and verify_outgoing. The label header goes only at the start
+ * of a connection we dial: gw_stream_seal_reply seals an answer on a
+ * connection we accepted, with no header but the label still in the AAD,
+ * as upstream memberlist answers. -LE_INVAL for an empty message, a bad
+ * label or an encrypted frame over GW_STREAM_MAX. */
+int gw_stream_seal(const struct gw_sec *sec, const uint8_t *msg, size_t len,
+    struct gw_buf *out);
+int gw_stream_seal_reply(const struct gw_sec *sec, const uint8_t *msg,
+    size_t len, struct gw_buf *out);
+
+/* Open one complete stream unit (gw_stream_msg_len said where it ends)
+ * down to the plain message, appended to plain: label check (as above,
+ * "discarding stream with unacceptable label"), [10] decryption (with
+ * keys, an unencrypted stream is refused "Encryption is configured but
+ * remote state is not encrypted" unless verify_incoming is false; without
+ * keys an encrypted one "Remote state is encrypted and encryption is not
+ * configured", both -LE_PERM; a wrong key "No installed keys could decrypt
+ * the message"; memberlist 0.2.2's texts), [9] decompression (at most
+ * GW_DECOMPRESS_MAX as upstream), to a message starting with ping, ack,
+ * err, user or push/pull (anything else, including a second [9] or [10],
+ * is -LE_MALFORMED). gw_stream_open_reply opens the answer on a
+ * connection we dialled: no label header (one is refused), the label
+ * still in the AAD. plain is left as it was on error. */
+int gw_stream_open(const struct gw_sec *sec, const uint8_t *buf, size_t len,
+    struct gw_buf *plain, const char **why);
+int gw_stream_open_reply(const struct gw_sec *sec, const uint8_t *buf,
+    size_t len, struct gw_buf *plain, const char **why);
 
 /* --- Serf messages (§10): a memberlist user message [8][serf type][body] */
 
