@@ -342,7 +342,47 @@ linked(const struct ssim *s, int a, int b)
 	return s->nodes[a].group == s->nodes[b].group;
 }
 
-/* ---- calling into a core ---- */
+/* ---- calling into a core (or the layer above it) ---- */
+
+static const struct ssim_layer *
+layer(const struct ssim *s)
+{
+	return s->o.layer;
+}
+
+static uint64_t
+core_next_deadline(struct ssim *s, struct snode *nd)
+{
+	return layer(s) ? layer(s)->next_deadline(s->o.layer_arg, nd->idx) :
+	    swim_next_deadline(nd->sw);
+}
+
+static int
+core_join(struct ssim *s, struct snode *nd, const struct swim_addr *a,
+    uint64_t *id)
+{
+	uint64_t dummy = 0;
+	int rc;
+
+	if (!layer(s))
+		return swim_join(nd->sw, a, id);
+	rc = layer(s)->join(s->o.layer_arg, nd->idx, a, id ? id : &dummy);
+	if (id != NULL && *id == 0)
+		nd->rj_pending = false;
+	return rc;
+}
+
+static void
+core_down(struct ssim *s, struct snode *nd)
+{
+	if (nd->sw == NULL)
+		return;
+	if (layer(s))
+		layer(s)->down(s->o.layer_arg, nd->idx);
+	else
+		swim_free(nd->sw);
+	nd->sw = NULL;
+}
 
 static void
 resched(struct ssim *s, int i)
@@ -353,7 +393,7 @@ resched(struct ssim *s, int i)
 
 	if (!nd->up)
 		return;
-	d = swim_next_deadline(nd->sw);
+	d = core_next_deadline(s, nd);
 	if (d == UINT64_MAX)
 		return;
 	if (d < s->now)
@@ -638,7 +678,9 @@ pp_reply(struct ssim *s, struct ev *e)
 
 	if (!nd->up || nd->gen != e->gen)
 		return;
-	rc = swim_push_pull_done(nd->sw, e->id, e->status, e->buf, e->len);
+	rc = layer(s) ? layer(s)->push_pull_done(s->o.layer_arg, e->node, e->id,
+	    e->status, e->buf, e->len) :
+	    swim_push_pull_done(nd->sw, e->id, e->status, e->buf, e->len);
 	if (rc == -LE_MALFORMED || rc == -LE_NOTFOUND)
 		ssim_fail(s, "%s: push/pull %llu reply: %s", nd->name,
 		    (unsigned long long)e->id, le_strerror(rc));
@@ -718,7 +760,10 @@ node_boot(struct ssim *s, int i, int join_to)
 	self.addr = nd->addr;
 	self.meta = nd->meta;
 	self.meta_len = s->o.meta_len;
-	if ((rc = swim_new(&s->o.cfg, &self, &sim_ops, nd, &nd->sw)) != 0) {
+	rc = layer(s) ? layer(s)->boot(s->o.layer_arg, i, &s->o.cfg, &self,
+	    &sim_ops, nd, &nd->sw) :
+	    swim_new(&s->o.cfg, &self, &sim_ops, nd, &nd->sw);
+	if (rc != 0) {
 		ssim_fail(s, "%s: swim_new: %s", nd->name, le_strerror(rc));
 		return rc;
 	}
@@ -726,19 +771,20 @@ node_boot(struct ssim *s, int i, int join_to)
 	nd->leave_status = 0;
 	nd->rj_pending = false;
 	memset(&s->view[(size_t)i * s->n], -1, (size_t)s->n);
-	if ((rc = swim_start(nd->sw)) != 0) {
+	if ((rc = layer(s) ? layer(s)->start(s->o.layer_arg, i) :
+	    swim_start(nd->sw)) != 0) {
 		ssim_fail(s, "%s: swim_start: %s", nd->name, le_strerror(rc));
 		return rc;
 	}
 	if (join_to >= 0) {
 		struct swim_addr a = s->nodes[join_to].addr;
 
-		if ((rc = swim_join(nd->sw, &a, &nd->rj_id)) != 0)
-			ssim_fail(s, "%s: swim_join: %s", nd->name,
-			    le_strerror(rc));
 		/* With retry_join configured a failed first join is
 		 * retried, as Consul does. */
 		nd->rj_pending = s->o.retry_join > 0;
+		if ((rc = core_join(s, nd, &a, &nd->rj_id)) != 0)
+			ssim_fail(s, "%s: swim_join: %s", nd->name,
+			    le_strerror(rc));
 	}
 	/* Serf's reconnect loop starts at a random point of its period. */
 	if (s->o.serf_reconnect)
@@ -775,7 +821,7 @@ reconnect(struct ssim *s, int i)
 		if (row[j] == SWIM_DEAD && pick-- == 0) {
 			struct swim_addr a = s->nodes[j].addr;
 
-			swim_join(s->nodes[i].sw, &a, NULL);
+			core_join(s, &s->nodes[i], &a, NULL);
 			resched(s, i);
 			return;
 		}
@@ -799,7 +845,7 @@ retry_join(struct ssim *s, int i)
 	}
 	a = s->nodes[to].addr;
 	nd->rj_pending = true;
-	if (swim_join(nd->sw, &a, &nd->rj_id) != 0)
+	if (core_join(s, nd, &a, &nd->rj_id) != 0)
 		ssim_fail(s, "%s: retry join failed to start", nd->name);
 	resched(s, i);
 }
@@ -825,7 +871,10 @@ step(struct ssim *s, struct ev *e)
 			break;
 		nd->tick_pending = false;
 		busy_check(s, nd);
-		swim_tick(nd->sw);
+		if (layer(s))
+			layer(s)->tick(s->o.layer_arg, e->node);
+		else
+			swim_tick(nd->sw);
 		resched(s, e->node);
 		break;
 	case EV_UDP:
@@ -915,7 +964,7 @@ ssim_free(struct ssim *s)
 	if (s == NULL)
 		return;
 	for (int i = 0; i < s->n; i++) {
-		swim_free(s->nodes[i].sw);
+		core_down(s, &s->nodes[i]);
 		free(s->nodes[i].meta);
 	}
 	while (s->hn > 0)
@@ -1068,8 +1117,7 @@ ssim_crash(struct ssim *s, int i)
 
 	if (!nd->up)
 		return;
-	swim_free(nd->sw);
-	nd->sw = NULL;
+	core_down(s, nd);
 	nd->up = false;
 	nd->gen++;
 	nd->tick_gen++;
@@ -1104,9 +1152,16 @@ ssim_leave(struct ssim *s, int i, uint32_t timeout_ms)
 	if (!s->nodes[i].up)
 		return -LE_STATE;
 	s->nodes[i].leave_status = 1;
-	rc = swim_leave(s->nodes[i].sw, timeout_ms);
+	rc = layer(s) ? layer(s)->leave(s->o.layer_arg, i, timeout_ms) :
+	    swim_leave(s->nodes[i].sw, timeout_ms);
 	resched(s, i);
 	return rc;
+}
+
+void
+ssim_resched(struct ssim *s, int i)
+{
+	resched(s, i);
 }
 
 int

@@ -44,6 +44,31 @@ struct ssim_net {
 	unsigned tcp_fail_pm;		/* a TCP exchange fails */
 };
 
+/* A stack on top of the core (the Serf layer): when ssim_opts.layer is
+ * set, each node is booted, started, ticked, joined, left and freed
+ * through these instead of the bare core's calls, and push/pull outcomes
+ * go to push_pull_done; the network still reaches the core returned by
+ * boot (swim_recv, swim_push_pull_serve, TCP pings). boot gets the
+ * simulator's ops table and arg for the core's I/O; the core's own event
+ * and done callbacks then belong to the layer, so the view matrix,
+ * ssim_converged and ssim_leave_status are the layer's business. join
+ * sets *id to 0 when its outcome is not a single push/pull (a restarted
+ * node is then not retried). */
+struct ssim_layer {
+	int (*boot)(void *arg, int i, const struct swim_config *cfg,
+	    const struct swim_self *self, const struct swim_ops *ops,
+	    void *ops_arg, struct swim **sw);
+	void (*down)(void *arg, int i);	/* crash or ssim_free */
+	int (*start)(void *arg, int i);
+	int (*tick)(void *arg, int i);
+	uint64_t (*next_deadline)(void *arg, int i);
+	int (*push_pull_done)(void *arg, int i, uint64_t id, int status,
+	    const uint8_t *msg, size_t len);
+	int (*join)(void *arg, int i, const struct swim_addr *to,
+	    uint64_t *id);
+	int (*leave)(void *arg, int i, uint32_t timeout_ms);
+};
+
 struct ssim_opts {
 	uint64_t seed;
 	int nodes;
@@ -61,6 +86,8 @@ struct ssim_opts {
 	size_t meta_len;		/* bytes of meta per node (tags) */
 	bool quiet;			/* no report on failure */
 	bool verbose;			/* every event to stderr */
+	const struct ssim_layer *layer;	/* NULL: bare cores */
+	void *layer_arg;
 };
 
 /* Defaults: LAN profile, nodes as given, 0.2-1 ms delay, no loss,
@@ -102,6 +129,9 @@ int ssim_view(const struct ssim *s, int obs, int subj);
 /* Every up node sees every up node alive and every down one dead/left
  * or forgotten (only up observers in the same group count). */
 bool ssim_converged(struct ssim *s);
+
+/* After a test calls into node i's stack directly: its next timer. */
+void ssim_resched(struct ssim *s, int i);
 
 void ssim_crash(struct ssim *s, int i);
 int ssim_restart(struct ssim *s, int i);
