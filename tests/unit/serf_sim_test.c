@@ -67,6 +67,7 @@ struct qrec {
 	char resps[MAXN][16];
 	unsigned n_resps;
 	unsigned dup;
+	unsigned conflicts;
 	bool done;
 };
 
@@ -272,7 +273,15 @@ w_query_response(void *arg, uint64_t qid, struct gw_bytes from,
 	}
 	snprintf(want, sizeof(want), "ok:%.*s", (int)from.len,
 	    (const char *)from.p);
-	if (payload.len != strlen(want) || memcmp(payload.p, want,
+	if (payload.len > 0 && payload.p[0] == GS_CONFLICT_RESPONSE) {
+		/* _serf_conflict: the responder's view of the member. */
+		struct gs_msg m;
+
+		if (gs_decode(payload.p, payload.len, &m, NULL) != 0 ||
+		    m.type != GS_CONFLICT_RESPONSE || m.u.raw.len < 20)
+			ssim_fail(n->h->sim, "bad conflict response");
+		r->conflicts++;
+	} else if (payload.len != strlen(want) || memcmp(payload.p, want,
 	    payload.len) != 0)
 		ssim_fail(n->h->sim, "response from %.*s carries the wrong "
 		    "payload", (int)from.len, (const char *)from.p);
@@ -628,6 +637,12 @@ test_tags_everywhere(void **state)
 	unsigned upd_before = h->nd[5].n_update[3];
 
 	(void)state;
+	/* Every node but the first joined one other through serf_join. */
+	for (int i = 1; i < h->n; i++) {
+		assert_int_equal(h->nd[i].done_count[SERF_OP_JOIN], 1);
+		assert_int_equal(h->nd[i].done_status[SERF_OP_JOIN], 0);
+		assert_int_equal(h->nd[i].done_n[SERF_OP_JOIN], 1);
+	}
 	run_until(h, tags_seen, &want, 10000, "tags everywhere");
 	/* New tags for n0003 reach everyone as an update. */
 	assert_int_equal(serf_set_tags(h->nd[3].sf, tagsets[2], 3, 77), 0);
@@ -1017,6 +1032,48 @@ test_intents_before_alive(void **state)
 }
 
 static bool
+join_reported(struct harness *h, void *arg)
+{
+	return h->nd[0].done_count[SERF_OP_JOIN] == *(unsigned *)arg;
+}
+
+static void
+test_join_outcomes(void **state)
+{
+	struct harness *h = cluster(22, 4, NULL);
+	struct swim_addr a[2] = { ssim_addr(h->sim, 3), ssim_addr(h->sim, 1) };
+	unsigned want;
+	struct serf_member m;
+	uint64_t lt;
+
+	(void)state;
+	ssim_crash(h->sim, 3);
+	/* One dead address, one live: one node contacted, success, and a
+	 * fresh join intent (our status time moves on everywhere). */
+	assert_int_equal(serf_member(h->nd[2].sf, B("n0000"), &m), 0);
+	lt = m.status_ltime;
+	assert_int_equal(serf_join(h->nd[0].sf, a, 2, true, 40), 0);
+	assert_int_equal(serf_join(h->nd[0].sf, a, 1, false, 41), -LE_STATE);
+	ssim_resched(h->sim, 0);
+	want = 1;
+	run_until(h, join_reported, &want, 15000, "join reported");
+	assert_int_equal(h->nd[0].done_status[SERF_OP_JOIN], 0);
+	assert_int_equal(h->nd[0].done_n[SERF_OP_JOIN], 1);
+	run_for(h, 3000);
+	assert_int_equal(serf_member(h->nd[2].sf, B("n0000"), &m), 0);
+	assert_true(m.status_ltime > lt);
+	/* Nobody there: an error and no node. */
+	assert_int_equal(serf_join(h->nd[0].sf, a, 1, false, 42), 0);
+	ssim_resched(h->sim, 0);
+	want = 2;
+	run_until(h, join_reported, &want, 15000, "failed join reported");
+	assert_true(h->nd[0].done_status[SERF_OP_JOIN] < 0);
+	assert_int_equal(h->nd[0].done_n[SERF_OP_JOIN], 0);
+	assert_int_equal(serf_join(h->nd[0].sf, a, 0, false, 43), -LE_INVAL);
+	harness_free(h);
+}
+
+static bool
 query_done(struct harness *h, void *arg)
 {
 	return ((struct qrec *)arg)->done;
@@ -1093,6 +1150,18 @@ test_query_filters(void **state)
 	assert_int_equal(r->n_resps, 8);
 	assert_int_equal(r->n_acks, 0);
 	assert_int_equal(r->dup, 0);
+	{
+		uint64_t relays = 0;
+		struct serf_stats st;
+
+		for (int o = 0; o < h->n; o++) {
+			serf_stats(h->nd[o].sf, &st);
+			relays += st.relays;
+		}
+		/* Two relayed copies per response (the querier's own one
+		 * included), each forwarded once. */
+		assert_int_equal(relays, 16);
+	}
 	/* _serf_ping: acks from everyone, handled inside Serf. */
 	memset(&p, 0, sizeof(p));
 	p.request_ack = true;
@@ -1107,6 +1176,20 @@ test_query_filters(void **state)
 	for (int o = 0; o < h->n; o++)
 		delivered -= h->nd[o].n_queries;
 	assert_int_equal(delivered, 0);
+	/* _serf_conflict about n0002: everyone else answers with its view
+	 * of n0002 (a Serf Member), n0002 stays silent. */
+	memset(&p, 0, sizeof(p));
+	p.timeout_ms = 2000;
+	assert_true(h->nq < 8);
+	assert_int_equal(serf_query(h->nd[6].sf, B("_serf_conflict"),
+	    B("n0002"), &p, &h->q[h->nq].qid), 0);
+	ssim_resched(h->sim, 6);
+	h->q[h->nq].node = 6;
+	r = &h->q[h->nq++];
+	run_until(h, query_done, r, 5000, "conflict done");
+	assert_int_equal(r->n_resps, 7);
+	assert_int_equal(r->conflicts, 7);
+	assert_false(has(r->resps, r->n_resps, "n0002"));
 	/* A regex that does not compile is refused up front. */
 	tf.val = B("(");
 	memset(&p, 0, sizeof(p));
@@ -1165,6 +1248,36 @@ test_force_leave(void **state)
 	for (int o = 0; o < h->n; o++)
 		if (ssim_up(h->sim, o))
 			assert_int_equal(h->nd[o].n_reap[j], 1);
+	harness_free(h);
+}
+
+static void
+tune_small_queue(struct ssim_opts *o, struct serf_config *c)
+{
+	(void)o;
+	c->max_queue_depth = 5;
+	c->queue_check_interval_ms = 1000;
+}
+
+/* Serf's checkQueueDepth: a queue past its limit loses the messages that
+ * were sent most (then the smallest, the oldest). */
+static void
+test_queue_prune(void **state)
+{
+	struct harness *h = cluster(23, 1, tune_small_queue);
+	struct serf_stats st;
+
+	(void)state;
+	for (int k = 0; k < 20; k++)
+		assert_int_equal(serf_user_event(h->nd[0].sf, B("e"), B("p"),
+		    false, NULL), 0);
+	serf_stats(h->nd[0].sf, &st);
+	assert_int_equal(st.event_queue, 20);	/* alone: nobody to send to */
+	ssim_resched(h->sim, 0);
+	run_for(h, 1500);
+	serf_stats(h->nd[0].sf, &st);
+	assert_int_equal(st.event_queue, 5);
+	assert_int_equal(st.queue_pruned, 15);
 	harness_free(h);
 }
 
@@ -1400,6 +1513,8 @@ main(void)
 		cmocka_unit_test(test_intents_before_alive),
 		cmocka_unit_test(test_query_filters),
 		cmocka_unit_test(test_force_leave),
+		cmocka_unit_test(test_join_outcomes),
+		cmocka_unit_test(test_queue_prune),
 		cmocka_unit_test(test_snapshot_file),
 		cmocka_unit_test(test_snapshot_rejoin),
 		cmocka_unit_test(test_deterministic),
