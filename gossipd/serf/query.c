@@ -17,6 +17,10 @@
 #include "serf_int.h"
 
 #define INTERNAL_PREFIX "_serf_"
+/* Delivered queries awaiting an answer: Go keeps none (the Query object
+ * travels with the event); we keep a handle until the deadline, so their
+ * number is bounded and the oldest goes first. */
+#define QIN_MAX 4096
 
 static int
 addr_from(struct swim_addr *a, struct gw_bytes ip, uint16_t port)
@@ -365,6 +369,16 @@ sfr_handle(struct serf *sf, const struct gs_query *q)
 	in->deadline = sf->now + ns_to_us(q->timeout_ns);
 	in->next = sf->qins;
 	sf->qins = in;
+	if (++sf->n_qins > QIN_MAX) {
+		struct qin **pp = &sf->qins;
+
+		while ((*pp)->next != NULL)
+			pp = &(*pp)->next;
+		free((*pp)->source);
+		free(*pp);
+		*pp = NULL;
+		sf->n_qins--;
+	}
 	{
 		struct serf_query_in qi = { in->handle, q->ltime, q->name,
 		    q->payload, q->source_node, in->deadline };
@@ -670,6 +684,7 @@ sfr_tick(struct serf *sf)
 		*pi = in->next;
 		free(in->source);
 		free(in);
+		sf->n_qins--;
 	}
 }
 

@@ -197,6 +197,7 @@ struct serf {
 	uint64_t query_min_time;
 	struct qout *qouts;
 	struct qin *qins;
+	size_t n_qins;
 	uint64_t next_qid, next_handle;
 
 	/* serf.c: operations */

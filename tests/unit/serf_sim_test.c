@@ -1190,6 +1190,44 @@ test_query_filters(void **state)
 	assert_int_equal(r->n_resps, 7);
 	assert_int_equal(r->conflicts, 7);
 	assert_false(has(r->resps, r->n_resps, "n0002"));
+	/* Responding by hand: once, not twice, not too big, not late. */
+	h->respond = false;
+	memset(&p, 0, sizeof(p));
+	p.timeout_ms = 1000;
+	for (int o = 0; o < h->n; o++)
+		h->nd[o].n_queries = 0;
+	r = start_query(h, 1, "manual", &p);
+	run_for(h, 300);
+	assert_int_equal(h->nd[2].n_queries, 1);
+	h->respond = true;
+	pump(h);		/* nothing pending: respond was off */
+	h->respond = false;
+	{
+		static uint8_t big[1100];
+		uint64_t hd;
+
+		/* Handles count from 1 per node, in delivery order. */
+		for (hd = 1; hd < 100; hd++)
+			if (serf_query_respond(h->nd[2].sf, hd, B("ok:n0002"))
+			    == 0)
+				break;
+		assert_true(hd < 100);
+		assert_int_equal(serf_query_respond(h->nd[2].sf, hd,
+		    B("ok:n0002")), -LE_EXISTS);
+		assert_int_equal(serf_query_respond(h->nd[2].sf, 999,
+		    B("x")), -LE_NOTFOUND);
+		for (hd = 1; hd < 100; hd++)
+			if (serf_query_respond(h->nd[3].sf, hd, (struct gw_bytes){
+			    big, sizeof(big) }) == -LE_TOOBIG)
+				break;
+		assert_true(hd < 100);
+		ssim_resched(h->sim, 2);
+		run_for(h, 1500);
+		assert_int_equal(serf_query_respond(h->nd[3].sf, hd,
+		    B("ok:n0003")), -LE_NOTFOUND);
+	}
+	assert_int_equal(r->n_resps, 1);
+	assert_true(has(r->resps, 1, "n0002"));
 	/* A regex that does not compile is refused up front. */
 	tf.val = B("(");
 	memset(&p, 0, sizeof(p));
