@@ -195,6 +195,9 @@ route(struct hreq *hr)
 
 	if (strncmp(hr->path, "/v1/kv/", 7) == 0) {
 		http_kv(hr, hr->path + 7, hr->path_len - 7);
+	} else if (strncmp(hr->path, "/v1/catalog/", 12) == 0 ||
+	    strncmp(hr->path, "/v1/health/node/", 16) == 0) {
+		http_catalog(hr);
 	} else if (path_is(hr, "/v1/status/leader")) {
 		if (!get)
 			method_not_allowed(hr, "GET");

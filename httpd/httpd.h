@@ -78,6 +78,8 @@ int hreq_consistency(struct hreq *hr);
 
 /* http_kv.c */
 void http_kv(struct hreq *hr, const char *key, size_t klen);
+/* http_catalog.c: /v1/catalog/..., /v1/health/node/... */
+void http_catalog(struct hreq *hr);
 /* http_operator.c */
 void http_status_leader(struct hreq *hr);
 void http_raft_configuration(struct hreq *hr);

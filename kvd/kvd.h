@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "admin.h"
+#include "catalog_state.h"
 #include "config.h"
 #include "ipc.h"
 #include "kv_state.h"
@@ -16,6 +17,8 @@
 #include "store.h"
 
 struct kv_watch;
+struct cat_watch;
+struct cat_rc;
 struct pending_write;
 struct read_wait;
 
@@ -38,6 +41,16 @@ struct kvd_stats {
 	uint64_t lease_reads;
 	uint64_t snapshots_saved;
 	uint64_t snapshots_restored;
+	uint64_t cat_reads;
+	uint64_t cat_writes;
+	uint64_t cat_refused;		/* commands the state refused */
+};
+
+/* A catalog change waiting for the batch's commit to wake queries. */
+struct cat_touched {
+	int topic;
+	char *lcnode;
+	size_t len;
 };
 
 struct kvd {
@@ -47,10 +60,15 @@ struct kvd {
 	struct loop *loop;
 	struct store *store;
 	struct kv_state *kv;
+	struct cat_state *cat;		/* the catalog, in the same store */
 	struct ipc_server *srv;		/* from httpd and raftd: kvd.sock */
 	struct ipc_client *raft;	/* to raftd: raft.sock */
 	struct admin *admin;
 	struct kv_watch *watch;
+	struct cat_watch *cwatch;
+	struct cat_touched *ctouched;	/* catalog changes of the batch */
+	size_t nctouched, cap_ctouched;
+	struct cat_rc *rc;		/* the leader's gossip reconcile */
 	/* writes proposed to raftd, oldest first, until applied */
 	uint64_t seq;
 	struct pending_write *pw_head, *pw_tail;
@@ -63,6 +81,7 @@ struct kvd {
 	size_t ntouched, cap_touched;
 	bool tombstoned;		/* the batch left tombstones */
 	/* what raftd last said about leadership */
+	uint64_t commit_seen;		/* its commit index */
 	bool known_leader;
 	uint64_t last_contact_ms, contact_at_ms;
 	uint64_t lease_until_ms;	/* monotonic; 0: no lease */
@@ -87,11 +106,21 @@ void kvd_serve_read(struct kvd *k, struct ipc_req *r,
 /* kvd_write.c: writes become Raft proposals; answered once applied */
 void kvd_write(struct kvd *k, struct ipc_req *r,
     const struct msg_kv_write *w);
+/* Proposes a checked command for r; r is answered (msg_kv_write_reply,
+ * of r's type) once the entry is applied, with the state's verdict. */
+void kvd_propose(struct kvd *k, struct ipc_req *r,
+    const struct msg_sm_cmd *cmd);
 void kvd_propose_internal(struct kvd *k, const struct msg_kv_write *w);
+/* Commands of kvd's own (the reconcile), in one proposal; fn (may be
+ * NULL) hears raftd's answer (msg_raft_index_reply: the index of the
+ * last entry once committed), on the loop. */
+void kvd_propose_internal_cmds(struct kvd *k, const struct msg_sm_cmd *cmds,
+    size_t n, ipc_reply_fn fn, void *arg);
 void kvd_propose_flush(void *arg);	/* the loop's idle hook */
-/* The entry at index carried our command seq: its Consul result. */
+/* The entry at index carried our command seq: its Consul result (text:
+ * the state's reason for a refusal, or NULL). */
 void kvd_write_applied(struct kvd *k, uint64_t seq, uint64_t index,
-    int code, bool result);
+    int code, bool result, const char *text);
 /* After each applied batch is committed: answer and free what it did. */
 void kvd_writes_flush(struct kvd *k);
 void kvd_writes_fail_all(struct kvd *k, int code, const char *text);
@@ -102,6 +131,8 @@ void kvd_fetch(struct kvd *k);
 void kvd_fetch_retry(void *arg);
 void kvd_ask_read_index(struct kvd *k, struct ipc_req *r,
     const struct msg_kv_read *q);
+void kvd_ask_read_index_cat(struct kvd *k, struct ipc_req *r,
+    const struct msg_cat_read *q);
 bool kvd_lease_valid(struct kvd *k);
 uint64_t kvd_last_contact(struct kvd *k);
 void kvd_read_waits_fail(struct kvd *k, int code, const char *text);
@@ -124,5 +155,37 @@ size_t kv_watch_parked(const struct kv_watch *w);
 size_t kv_watch_sets(const struct kv_watch *w);
 /* The current index a read reports. */
 uint64_t kvd_read_index(struct kvd *k, const struct msg_kv_read *q);
+
+/* catalog_serve.c: catalog requests from httpd */
+void cat_handle(struct kvd *k, struct ipc_req *r);
+void cat_serve_read(struct kvd *k, struct ipc_req *r,
+    const struct msg_cat_read *q);
+void cat_reply_read(struct kvd *k, struct ipc_req *r,
+    const struct msg_cat_read *q);
+uint64_t cat_read_index(struct kvd *k, const struct msg_cat_read *q);
+/* An answer built once (body: the items; the caller frees it) and sent to
+ * any number of requests. */
+void cat_answer_encode(struct kvd *k, const struct msg_cat_read *q,
+    struct msg_kv_read_reply *rep, struct mpw *body);
+void cat_reply_with(struct ipc_req *r, const struct msg_kv_read_reply *rep,
+    const struct mpw *body);
+/* catalog_watch.c: parked catalog queries */
+struct cat_watch *cat_watch_new(struct kvd *k);
+void cat_watch_free(struct cat_watch *w);
+void cat_watch_park(struct cat_watch *w, struct ipc_req *r,
+    const struct msg_cat_read *q);
+void cat_watch_touch(struct cat_watch *w, int topic, const char *lcnode,
+    size_t len);
+void cat_watch_touch_all(struct cat_watch *w);
+size_t cat_watch_parked(const struct cat_watch *w);
+/* catalog_reconcile.c: on the leader, gossip membership into the catalog */
+struct cat_rc *cat_rc_new(struct kvd *k);
+/* Stops talking to gossipd (its calls still in flight fail into the
+ * loop: loop_drain them before cat_rc_free). */
+void cat_rc_stop(struct cat_rc *rc);
+void cat_rc_free(struct cat_rc *rc);
+/* After each applied batch or leadership news from raftd. */
+void cat_rc_kick(struct cat_rc *rc);
+void cat_rc_stats(const struct cat_rc *rc, struct sbuf *out);
 
 #endif

@@ -34,7 +34,9 @@ struct read_wait {
 	struct read_wait *next;
 	struct kvd *k;
 	struct ipc_req *req;
-	struct msg_kv_read q;	/* borrows from req's message */
+	bool catalog;		/* which of the two reads */
+	struct msg_kv_read q;	/* borrow from req's message */
+	struct msg_cat_read cq;
 	uint64_t index;		/* serve once applied >= index */
 	uint64_t since_ms;
 	bool indexed;		/* raftd has answered with an index */
@@ -56,6 +58,67 @@ touched_cb(void *arg, const char *key, size_t klen)
 	memcpy(copy, key, klen);
 	copy[klen] = '\0';
 	k->touched[k->ntouched++] = copy;
+}
+
+static void
+cat_touched_cb(void *arg, int topic, const char *lcnode, size_t len)
+{
+	struct kvd *k = arg;
+	struct cat_touched *t;
+
+	if (k->nctouched == k->cap_ctouched) {
+		size_t cap = k->cap_ctouched ? k->cap_ctouched * 2 : 16;
+
+		k->ctouched = xrealloc(k->ctouched, cap * sizeof(*t));
+		k->cap_ctouched = cap;
+	}
+	t = &k->ctouched[k->nctouched++];
+	t->topic = topic;
+	t->lcnode = xstrndup(lcnode, len);
+	t->len = len;
+}
+
+/* Wakes the catalog queries the committed batch touched. */
+static void
+cat_touched_flush(struct kvd *k)
+{
+	for (size_t i = 0; i < k->nctouched; i++) {
+		cat_watch_touch(k->cwatch, k->ctouched[i].topic,
+		    k->ctouched[i].lcnode, k->ctouched[i].len);
+		free(k->ctouched[i].lcnode);
+	}
+	k->nctouched = 0;
+}
+
+/* A catalog command: the state's verdict, the applied index moved either
+ * way (a refusal is the same on every replica). */
+static void
+apply_catalog(struct kvd *k, const struct msg_raft_entry *ent,
+    const struct msg_sm_cmd *cmd)
+{
+	struct lerr e = { "" };
+	int rv;
+
+	if (cmd->type == SMC_CATALOG_REGISTER)
+		rv = cat_apply_register(k->cat, kv_state_batch(k->kv),
+		    ent->index, &cmd->reg, cat_touched_cb, k, &e);
+	else
+		rv = cat_apply_deregister(k->cat, kv_state_batch(k->kv),
+		    ent->index, &cmd->dereg, cat_touched_cb, k, &e);
+	if (rv != 0 && rv != -LE_INVAL)
+		fatalx("apply %llu: %s", (unsigned long long)ent->index,
+		    le_strerror(rv));
+	if (kv_apply_noop(k->kv, ent->index) != 0)
+		fatalx("apply %llu failed", (unsigned long long)ent->index);
+	if (rv != 0) {
+		k->st.cat_refused++;
+		log_debug("entry %llu: %s", (unsigned long long)ent->index,
+		    e.msg);
+	}
+	if (cmd->origin == k->boot && cmd->seq != 0)
+		kvd_write_applied(k, cmd->seq, ent->index, rv, rv == 0,
+		    rv != 0 ? e.msg : NULL);
+	k->st.entries_applied++;
 }
 
 /* Applies one command entry into the open batch. Every replica reaches
@@ -82,6 +145,11 @@ apply_command(struct kvd *k, const struct msg_raft_entry *ent)
 			    le_strerror(rv));
 		return;
 	}
+	if (cmd.type != SMC_KV) {
+		apply_catalog(k, ent, &cmd);
+		proto_obj_free(&o);
+		return;
+	}
 	kc = (struct kv_cmd){
 		.op = (enum kv_op)cmd.kv.op, .key = cmd.kv.key,
 		.key_len = cmd.kv.key_len, .value = cmd.kv.value,
@@ -105,7 +173,7 @@ apply_command(struct kvd *k, const struct msg_raft_entry *ent)
 	}
 	if (cmd.origin == k->boot && cmd.seq != 0)
 		kvd_write_applied(k, cmd.seq, ent->index, rv == 0 ? 0 : rv,
-		    result);
+		    result, NULL);
 	k->st.entries_applied++;
 	proto_obj_free(&o);
 }
@@ -121,7 +189,10 @@ read_waits_check(struct kvd *k)
 		if (w->indexed && w->index <= applied) {
 			*pp = w->next;
 			k->nreadwait--;
-			kvd_serve_read(k, w->req, &w->q);
+			if (w->catalog)
+				cat_serve_read(k, w->req, &w->cq);
+			else
+				kvd_serve_read(k, w->req, &w->q);
 			free(w);
 		} else if (w->indexed && now - w->since_ms >
 		    READ_WAIT_TIMEOUT_MS) {
@@ -193,6 +264,8 @@ on_fetch_reply(void *arg, int rv, struct proto_msg *m)
 		fatalx("raft.fetch reply from raftd is malformed: %s", e.msg);
 	note_leadership(k, rep.known_leader, rep.last_contact_ms,
 	    rep.lease_until_ms);
+	if (rep.commit > k->commit_seen)
+		k->commit_seen = rep.commit;
 	if (rep.code == -LE_SNAPSHOT) {
 		char path[RAFT_PATH_MAX + 1];
 		uint64_t idx;
@@ -206,7 +279,12 @@ on_fetch_reply(void *arg, int rv, struct proto_msg *m)
 		k->st.snapshots_restored++;
 		/* Every parked query may have changed. */
 		kv_watch_touched(k->watch, "", 0);
+		for (size_t i = 0; i < k->nctouched; i++)
+			free(k->ctouched[i].lcnode);
+		k->nctouched = 0;
+		cat_watch_touch_all(k->cwatch);
 		read_waits_check(k);
+		cat_rc_kick(k->rc);
 		kvd_fetch(k);
 		return;
 	}
@@ -246,7 +324,9 @@ on_fetch_reply(void *arg, int rv, struct proto_msg *m)
 			k->st.batch_max = (uint64_t)n;
 	}
 	kvd_writes_flush(k);
+	cat_touched_flush(k);
 	read_waits_check(k);
+	cat_rc_kick(k->rc);
 	kvd_fetch(k);
 }
 
@@ -313,17 +393,12 @@ on_read_index(void *arg, int rv, struct proto_msg *m)
 	free(w);
 }
 
-void
-kvd_ask_read_index(struct kvd *k, struct ipc_req *r,
-    const struct msg_kv_read *q)
+static void
+ask_read_index(struct kvd *k, struct read_wait *w, uint32_t consistency)
 {
-	struct msg_raft_read_index ri = { .consistency = q->consistency };
-	struct read_wait *w = xcalloc(1, sizeof(*w));
+	struct msg_raft_read_index ri = { .consistency = consistency };
 	struct ipc_call *call;
 
-	w->k = k;
-	w->req = r;
-	w->q = *q;
 	w->since_ms = loop_now_ms(k->loop);
 	w->next = k->rw_head;
 	k->rw_head = w;
@@ -333,6 +408,31 @@ kvd_ask_read_index(struct kvd *k, struct ipc_req *r,
 	msg_raft_read_index_enc(ipc_call_writer(call), &ri);
 	ipc_call_send_loop(call, READ_INDEX_TIMEOUT_MS, k->loop, on_read_index,
 	    w);
+}
+
+void
+kvd_ask_read_index(struct kvd *k, struct ipc_req *r,
+    const struct msg_kv_read *q)
+{
+	struct read_wait *w = xcalloc(1, sizeof(*w));
+
+	w->k = k;
+	w->req = r;
+	w->q = *q;
+	ask_read_index(k, w, q->consistency);
+}
+
+void
+kvd_ask_read_index_cat(struct kvd *k, struct ipc_req *r,
+    const struct msg_cat_read *q)
+{
+	struct read_wait *w = xcalloc(1, sizeof(*w));
+
+	w->k = k;
+	w->req = r;
+	w->catalog = true;
+	w->cq = *q;
+	ask_read_index(k, w, q->consistency);
 }
 
 void

@@ -196,6 +196,11 @@ kvd_handle(void *arg, struct ipc_req *r)
 		kvd_status(k, r);
 		break;
 	}
+	case MSG_CAT_READ:
+	case MSG_CAT_REGISTER:
+	case MSG_CAT_DEREGISTER:
+		cat_handle(k, r);
+		break;
 	case MSG_KV_SNAPSHOT: {
 		struct msg_kv_snapshot snap;
 

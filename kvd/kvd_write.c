@@ -40,11 +40,13 @@ struct pending_write {
 	bool applied;		/* applied; answer at the next flush */
 	bool result;
 	int code;
+	char *text;		/* the state's reason for a refusal */
 	uint64_t index;
 	void *cmd;		/* the encoded command (a bin), until sent */
 	size_t wlen;
 };
 
+/* Every write (KV, catalog) is answered with its own type. */
 static void
 reply_write(struct ipc_req *r, int code, const char *text, bool result,
     uint64_t index)
@@ -52,8 +54,15 @@ reply_write(struct ipc_req *r, int code, const char *text, bool result,
 	struct msg_kv_write_reply rep = { code, text, text ? strlen(text) : 0,
 		result, index };
 
-	msg_kv_write_reply_enc(ipc_reply_begin(r, MSG_KV_WRITE), &rep);
+	msg_kv_write_reply_enc(ipc_reply_begin(r, r->msg.type), &rep);
 	ipc_reply_send(r);
+}
+
+static void
+pw_free(struct pending_write *pw)
+{
+	free(pw->text);
+	free(pw);
 }
 
 static void
@@ -82,8 +91,8 @@ pw_answer(struct kvd *k, struct pending_write *pw, int code,
 		if (code == 0)
 			reply_write(pw->req, 0, NULL, pw->result, pw->index);
 		else
-			reply_write(pw->req, code, text ? text :
-			    le_strerror(code), false, 0);
+			reply_write(pw->req, code, text ? text : pw->text ?
+			    pw->text : le_strerror(code), false, pw->index);
 		pw->req = NULL;
 	}
 	pw_unlink(k, pw);
@@ -95,7 +104,7 @@ pw_answer(struct kvd *k, struct pending_write *pw, int code,
 		pw->reply_seen = true;
 	}
 	if (pw->reply_seen)
-		free(pw);
+		pw_free(pw);
 }
 
 /* raftd's answer for a whole batch: an error fails every write in it
@@ -132,7 +141,7 @@ on_propose_reply(void *arg, int rv, struct proto_msg *m)
 
 		pw->reply_seen = true;
 		if (!pw->linked) {
-			free(pw); /* answered already */
+			pw_free(pw); /* answered already */
 			continue;
 		}
 		if (code != 0)
@@ -150,11 +159,12 @@ on_propose_reply(void *arg, int rv, struct proto_msg *m)
 	free(b);
 }
 
+/* The command as a Raft entry's bytes (a bin in the batch blob). */
 static void
-encode_cmd(struct kvd *k, struct mpw *out, const struct msg_kv_write *w,
+encode_cmd(struct kvd *k, struct mpw *out, const struct msg_sm_cmd *c,
     uint64_t seq)
 {
-	struct msg_sm_cmd cmd = { .type = SMC_KV, .kv = *w };
+	struct msg_sm_cmd cmd = *c;
 	struct mpw data;
 
 	cmd.origin = seq != 0 ? k->boot : 0;
@@ -167,7 +177,7 @@ encode_cmd(struct kvd *k, struct mpw *out, const struct msg_kv_write *w,
 
 /* Sends one proposal: the batch blob (an array of commands). */
 static void
-send_proposal(struct kvd *k, struct mpw *blob, struct propose_batch *b)
+send_proposal(struct kvd *k, struct mpw *blob, ipc_reply_fn fn, void *arg)
 {
 	struct ipc_call *call = ipc_call_new(k->raft, MSG_RAFT_PROPOSE);
 	struct mpw *out = ipc_call_writer(call);
@@ -175,8 +185,7 @@ send_proposal(struct kvd *k, struct mpw *blob, struct propose_batch *b)
 	mpw_array(out, 1);
 	mpw_bin(out, mpw_data(blob), mpw_len(blob));
 	k->st.proposals++;
-	ipc_call_send_loop(call, PROPOSE_TIMEOUT_MS, k->loop,
-	    b != NULL ? on_propose_reply : NULL, b);
+	ipc_call_send_loop(call, PROPOSE_TIMEOUT_MS, k->loop, fn, arg);
 }
 
 /* The loop's idle hook: every write queued this turn, in one proposal
@@ -215,7 +224,7 @@ kvd_propose_flush(void *arg)
 		}
 		k->nqueued -= n;
 		b->n = n;
-		send_proposal(k, &blob, b);
+		send_proposal(k, &blob, on_propose_reply, b);
 		mpw_free(&blob);
 	}
 }
@@ -223,7 +232,7 @@ kvd_propose_flush(void *arg)
 void
 kvd_write(struct kvd *k, struct ipc_req *r, const struct msg_kv_write *w)
 {
-	struct pending_write *pw;
+	struct msg_sm_cmd cmd = { .type = SMC_KV };
 
 	k->st.writes++;
 	if (w->session != NULL) {
@@ -248,6 +257,24 @@ kvd_write(struct kvd *k, struct ipc_req *r, const struct msg_kv_write *w)
 		reply_write(r, -LE_TOOBIG, "Value exceeds limit", false, 0);
 		return;
 	}
+	cmd.kv = *w;
+	kvd_propose(k, r, &cmd);
+}
+
+void
+kvd_propose(struct kvd *k, struct ipc_req *r, const struct msg_sm_cmd *cmd)
+{
+	struct pending_write *pw;
+	struct mpw c;
+
+	mpw_init(&c);
+	encode_cmd(k, &c, cmd, k->seq + 1);
+	if (c.err != 0 || mpw_len(&c) > RAFT_ENTRY_MAX) {
+		mpw_free(&c);
+		reply_write(r, -LE_TOOBIG, "Request too large for one Raft "
+		    "entry", false, 0);
+		return;
+	}
 	pw = xcalloc(1, sizeof(*pw));
 	pw->k = k;
 	pw->req = r;
@@ -261,16 +288,10 @@ kvd_write(struct kvd *k, struct ipc_req *r, const struct msg_kv_write *w)
 		k->pw_head = pw;
 	k->pw_tail = pw;
 	k->npending++;
-	{
-		struct mpw c;
-
-		mpw_init(&c);
-		encode_cmd(k, &c, w, pw->seq);
-		pw->wlen = mpw_len(&c);
-		pw->cmd = xmalloc(pw->wlen);
-		memcpy(pw->cmd, mpw_data(&c), pw->wlen);
-		mpw_free(&c);
-	}
+	pw->wlen = mpw_len(&c);
+	pw->cmd = xmalloc(pw->wlen);
+	memcpy(pw->cmd, mpw_data(&c), pw->wlen);
+	mpw_free(&c);
 	pw->queued = true;
 	k->nqueued++;
 }
@@ -280,18 +301,28 @@ kvd_write(struct kvd *k, struct ipc_req *r, const struct msg_kv_write *w)
 void
 kvd_propose_internal(struct kvd *k, const struct msg_kv_write *w)
 {
+	struct msg_sm_cmd cmd = { .type = SMC_KV, .kv = *w };
+
+	kvd_propose_internal_cmds(k, &cmd, 1, NULL, NULL);
+}
+
+void
+kvd_propose_internal_cmds(struct kvd *k, const struct msg_sm_cmd *cmds,
+    size_t n, ipc_reply_fn fn, void *arg)
+{
 	struct mpw blob;
 
 	mpw_init(&blob);
-	mpw_array(&blob, 1);
-	encode_cmd(k, &blob, w, 0);
-	send_proposal(k, &blob, NULL);
+	mpw_array(&blob, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		encode_cmd(k, &blob, &cmds[i], 0);
+	send_proposal(k, &blob, fn, arg);
 	mpw_free(&blob);
 }
 
 void
 kvd_write_applied(struct kvd *k, uint64_t seq, uint64_t index, int code,
-    bool result)
+    bool result, const char *text)
 {
 	struct pending_write *pw;
 
@@ -305,6 +336,8 @@ kvd_write_applied(struct kvd *k, uint64_t seq, uint64_t index, int code,
 	pw->index = index;
 	pw->result = result;
 	pw->code = code;
+	if (text != NULL)
+		pw->text = xstrdup(text);
 }
 
 void

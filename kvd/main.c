@@ -51,12 +51,25 @@ kvd_stats(void *arg, struct sbuf *out)
 	    (unsigned long long)k->st.lease_reads, k->npending, k->nreadwait,
 	    k->known_leader, (unsigned long long)k->st.snapshots_saved,
 	    (unsigned long long)k->st.snapshots_restored);
+	sbuf_printf(out, "catalog.nodes_index %llu\ncatalog.checks_index %llu\n"
+	    "catalog.reads %llu\ncatalog.writes %llu\ncatalog.refused %llu\n"
+	    "catalog.blocking.parked %zu\n",
+	    (unsigned long long)cat_table_index(k->cat, CAT_TABLE_NODES),
+	    (unsigned long long)cat_table_index(k->cat, CAT_TABLE_CHECKS),
+	    (unsigned long long)k->st.cat_reads,
+	    (unsigned long long)k->st.cat_writes,
+	    (unsigned long long)k->st.cat_refused,
+	    cat_watch_parked(k->cwatch));
+	cat_rc_stats(k->rc, out);
 }
 
+/* KV then catalog: with an empty catalog, the KV digest as before. */
 static uint64_t
 kvd_digest(void *arg)
 {
-	return kv_state_digest(((struct kvd *)arg)->kv);
+	struct kvd *k = arg;
+
+	return cat_state_digest(k->cat, kv_state_digest(k->kv));
 }
 
 static const struct admin_ops kvd_admin_ops = {
@@ -101,7 +114,10 @@ main(int argc, char **argv)
 		fatalx("%s", e.msg);
 	if (kv_state_open(k.store, &k.kv, &e) != 0)
 		fatalx("kv state: %s", e.msg);
+	if (cat_state_open(k.store, &k.cat) != 0)
+		fatalx("catalog state: out of memory");
 	k.watch = kv_watch_new(&k);
+	k.cwatch = cat_watch_new(&k);
 	k.fetch_retry = loop_timer_new(k.loop, kvd_fetch_retry, &k);
 	loop_set_idle(k.loop, kvd_propose_flush, &k);
 	k.cron = loop_timer_new(k.loop, kvd_cron, &k);
@@ -123,6 +139,7 @@ main(int argc, char **argv)
 	if (admin_open(&k.admin, args.rundir, "kvd", k.loop, &kvd_admin_ops, &k,
 	    k.boot, &e) != 0)
 		fatalx("%s", e.msg);
+	k.rc = cat_rc_new(&k);
 	log_info("ready: applied index %llu, store %s",
 	    (unsigned long long)kv_state_applied(k.kv), path);
 	notify_ready();
@@ -131,6 +148,7 @@ main(int argc, char **argv)
 	/* Replies already queued for the loop run (and release what they
 	 * hold) before the state they touch goes. */
 	kv_snapshot_wait(&k);
+	cat_rc_stop(k.rc);
 	ipc_client_close(k.raft);
 	loop_drain(k.loop);
 	kvd_writes_fail_all(&k, -LE_UNAVAIL, "kvd is stopping");
@@ -138,14 +156,20 @@ main(int argc, char **argv)
 	admin_close(k.admin);
 	ipc_server_close(k.srv);
 	loop_drain(k.loop);
+	cat_rc_free(k.rc);
 	loop_timer_free(k.fetch_retry);
 	kv_watch_free(k.watch);
+	cat_watch_free(k.cwatch);
 	loop_timer_free(k.cron);
+	cat_state_close(k.cat);
 	kv_state_close(k.kv);
 	store_close(k.store);
 	loop_free(k.loop);
 	free(k.marks);
 	free(k.touched);
+	for (size_t i = 0; i < k.nctouched; i++)
+		free(k.ctouched[i].lcnode);
+	free(k.ctouched);
 	config_free(&k.cfg);
 	daemon_args_free(&args);
 	return 0;

@@ -27,8 +27,12 @@ strmap_enc(struct mpw *w, const struct msg_cat_strmap *m)
 	}
 	mpw_array(w, m->n * 2);
 	for (uint32_t i = 0; i < m->n; i++) {
-		mpw_str(w, m->keys[i], m->klens[i]);
-		mpw_str(w, m->vals[i], m->vlens[i]);
+		const char *k, *v;
+		size_t kl, vl;
+
+		msg_cat_strmap_at(m, i, &k, &kl, &v, &vl);
+		mpw_str(w, k, kl);
+		mpw_str(w, v, vl);
 	}
 }
 
@@ -80,8 +84,13 @@ strlist_enc(struct mpw *w, const struct msg_cat_strlist *l)
 		return;
 	}
 	mpw_array(w, l->n);
-	for (uint32_t i = 0; i < l->n; i++)
-		mpw_str(w, l->s[i], l->lens[i]);
+	for (uint32_t i = 0; i < l->n; i++) {
+		const char *str;
+		size_t len;
+
+		msg_cat_strlist_at(l, i, &str, &len);
+		mpw_str(w, str, len);
+	}
 }
 
 static int
@@ -254,8 +263,13 @@ msg_cat_register_enc(struct mpw *w, const struct msg_cat_register *in)
 	msg_cat_node_enc(w, &in->node);
 	mpw_bool(w, in->skip_node_update);
 	mpw_array(w, in->n_checks);
-	for (uint32_t i = 0; i < in->n_checks; i++)
-		msg_cat_check_enc(w, &in->checks[i]);
+	for (uint32_t i = 0; i < in->n_checks; i++) {
+		struct msg_cat_check c;
+
+		/* Either side: a decoded registration is proposed as is. */
+		msg_cat_register_check(in, i, &c);
+		msg_cat_check_enc(w, &c);
+	}
 }
 
 int

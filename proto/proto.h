@@ -264,7 +264,7 @@ struct msg_cat_strmap {
 	/* decoding: 2n strings (checked by the decoder) */
 	const msgpack_object *items;
 };
-/* Entry i of either side. */
+/* Entry i of either side; the encoders take either side too. */
 void msg_cat_strmap_at(const struct msg_cat_strmap *m, uint32_t i,
     const char **k, size_t *klen, const char **v, size_t *vlen);
 

@@ -115,6 +115,47 @@ test_register_roundtrip(void **state)
 	mpw_free(&w);
 }
 
+/* kvd proposes the registration httpd sent, decoded: the encoders take
+ * the decoded side as well. */
+static void
+test_reencode_decoded(void **state)
+{
+	struct msg_cat_check chk = check_fixture(), oc;
+	struct msg_cat_register r = { 0 }, o, o2;
+	struct proto_msg m;
+	struct proto_obj ob;
+	struct lerr e;
+	struct mpw w, w2;
+	const char *k, *v;
+	size_t kl, vl;
+
+	(void)state;
+	SET(r.node, node, "n1");
+	SET(r.node, address, "a");
+	r.node.tagged = (struct msg_cat_strmap){ true, 2, tk, tkl, tv, tvl,
+		NULL };
+	r.n_checks = 1;
+	r.checks = &chk;
+	encode(&w, MSG_CAT_REGISTER, reg_enc, &r);
+	assert_int_equal(proto_decode(mpw_data(&w), mpw_len(&w), &m, &e), 0);
+	assert_int_equal(msg_cat_register_dec(&m, &o, &e), 0);
+	mpw_init(&w2);
+	msg_cat_register_enc(&w2, &o);
+	assert_int_equal(proto_obj_decode(mpw_data(&w2), mpw_len(&w2), &ob,
+	    &e), 0);
+	assert_int_equal(msg_cat_register_dec_obj(ob.root, &o2, &e), 0);
+	assert_int_equal(o2.node.tagged.n, 2);
+	msg_cat_strmap_at(&o2.node.tagged, 0, &k, &kl, &v, &vl);
+	assert_memory_equal(v, "10.0.0.1", vl);
+	msg_cat_register_check(&o2, 0, &oc);
+	assert_int_equal(oc.service_tags.n, 2);
+	assert_memory_equal(oc.check_id, "serfHealth", oc.check_id_len);
+	proto_obj_free(&ob);
+	mpw_free(&w2);
+	proto_msg_free(&m);
+	mpw_free(&w);
+}
+
 static void
 test_nil_maps_stay_nil(void **state)
 {
@@ -384,6 +425,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_register_roundtrip),
+		cmocka_unit_test(test_reencode_decoded),
 		cmocka_unit_test(test_nil_maps_stay_nil),
 		cmocka_unit_test(test_deregister_and_read_roundtrip),
 		cmocka_unit_test(test_sm_commands),
