@@ -8,7 +8,8 @@ Three nodes on loopback: goA, then ours joining goA, then goB joining us
 (so we both initiate and serve push/pulls). Checks, each with a deadline:
 members and tags both ways, user events exactly once both ways, queries
 both ways (acks and responses), a tag update, a Go node's graceful leave
-seen as left, our leave seen as left by Go, and a crash seen as failed.
+seen as left, a Go node's crash seen as failed then force-left (Go sees
+the leave), our crash seen as failed by Go, and our leave seen as left.
 Every process is ours, bounded by -max-runtime, and killed by pid at the
 end. Prints "N passed, N failed"."""
 
@@ -24,7 +25,9 @@ BASE = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.61"
 PREFIX = BASE.rsplit(".", 1)[0]
 LAST = int(BASE.rsplit(".", 1)[1])
 IP = {"goA": BASE, "lictor": "%s.%d" % (PREFIX, LAST + 1),
-      "goB": "%s.%d" % (PREFIX, LAST + 2)}
+      "goB": "%s.%d" % (PREFIX, LAST + 2),
+      "goC": "%s.%d" % (PREFIX, LAST + 3),
+      "lictor2": "%s.%d" % (PREFIX, LAST + 4)}
 PORT = 7946
 
 
@@ -231,6 +234,40 @@ def main():
                   if e["ev"] == "member"}
             assert st.get("goB") == "left", st
         check("Go node leaves: left, not failed", go_leaves)
+
+        def go_crashes():
+            c = go("goC", join="%s:%d" % (IP["lictor"], PORT))
+            us.wait(lambda e: our_member(e, "goC", "member-join"), 15,
+                    "member-join goC")
+            a.wait(lambda e: go_member(e, "goC", "member-join"), 15,
+                   "goA sees goC")
+            c.kill()
+            us.wait(lambda e: our_member(e, "goC", "member-failed"), 30,
+                    "member-failed goC")
+            us.send("force-leave goC")
+            us.wait(lambda e: our_member(e, "goC", "member-leave"), 10,
+                    "member-leave goC (forced)")
+            a.wait(lambda e: go_member(e, "goC", "member-leave"), 30,
+                   "goA sees goC leave")
+        check("Go node crashes: failed, then force-left everywhere",
+              go_crashes)
+
+        def we_crash():
+            us2 = Proc("lictor2", [serf_node, "-name", "lictor2", "-bind",
+                                   IP["lictor2"], "-port", str(PORT),
+                                   "-join", "%s:%d" % (IP["goA"], PORT),
+                                   "-max-runtime", "60"], False)
+            procs.append(us2)
+            a.wait(lambda e: go_member(e, "lictor2", "member-join"), 15,
+                   "member-join lictor2")
+            us.wait(lambda e: our_member(e, "lictor2", "member-join"), 15,
+                    "lictor sees lictor2")
+            us2.kill()
+            a.wait(lambda e: go_member(e, "lictor2", "member-failed"), 30,
+                   "member-failed lictor2")
+            us.wait(lambda e: our_member(e, "lictor2", "member-failed"), 30,
+                    "lictor sees lictor2 failed")
+        check("our node crashes: Go and we mark it failed", we_crash)
 
         def we_leave():
             us.send("leave")
