@@ -78,7 +78,7 @@ trap 'exit 130' INT TERM
 # 3 lictor servers x 5 ports, 3 etcd members x 2 ports
 read -r -a P <<<"$($PY "$LIB" ports 21)"
 laddrs=() eaddrs=()
-join=127.0.0.1:${P[2]}
+join=127.0.0.1:${P[3]}	# server 0's gossip (serf_lan) port
 for i in 0 1 2; do
 	b=$((i * 5))
 	"$LICTOR" agent -server -bootstrap-expect 3 -retry-join "$join" \

@@ -63,7 +63,7 @@ ctl_handle(void *arg, struct ipc_req *r)
 		    req.arg);
 		rv = sup_restart(in, name);
 		if (rv == -LE_NOTFOUND)
-			ctl_reply(r, rv, "no such daemon (want raftd, kvd or httpd)");
+			ctl_reply(r, rv, "no such daemon (want gossipd, raftd, kvd or httpd)");
 		else if (rv != 0)
 			ctl_reply(r, rv, "the agent is stopping");
 		else {

@@ -23,7 +23,8 @@ ctl_usage(FILE *f)
 	    "Commands:\n"
 	    "  status                    each daemon's pid, state, uptime and "
 	    "restarts\n"
-	    "  restart <daemon>          restart one daemon (raftd, kvd, httpd)\n"
+	    "  restart <daemon>          restart one daemon (gossipd, raftd, "
+	    "kvd, httpd)\n"
 	    "  stop                      stop the agent\n"
 	    "  <daemon> status           the daemon's own status\n"
 	    "  <daemon> stats            the daemon's counters\n"
@@ -192,7 +193,8 @@ ctl_main(int argc, char **argv)
 		    print_text);
 	else if (strcmp(cmd, "stop") == 0 && argc == 1)
 		rv = call(rundir, "init.ctl", MSG_CTL_STOP, "", print_text);
-	else if ((strcmp(cmd, "raftd") == 0 || strcmp(cmd, "kvd") == 0 ||
+	else if ((strcmp(cmd, "gossipd") == 0 || strcmp(cmd, "raftd") == 0 ||
+	    strcmp(cmd, "kvd") == 0 ||
 	    strcmp(cmd, "httpd") == 0) &&
 	    argc >= 2 && argc <= 3) {
 		uint32_t type = 0;

@@ -40,7 +40,7 @@ struct child {
 	struct initd *init;
 };
 
-#define INIT_NCHILD 3
+#define INIT_NCHILD 4
 
 struct initd {
 	struct lictor_config cfg;

@@ -24,7 +24,8 @@
 #define BACKOFF_MAX_MS 30000
 #define STOP_GRACE_MS 5000
 
-static const char *child_names[INIT_NCHILD] = { "raftd", "kvd", "httpd" };
+static const char *child_names[INIT_NCHILD] = { "gossipd", "raftd", "kvd",
+    "httpd" };
 
 const char *
 sup_state_name(enum child_state s)

@@ -1,6 +1,6 @@
-/* cluster.c: how servers find each other and form one cluster, until
- * gossip does it. Every raftd greets (RW_HELLO) the addresses it was
- * given with -join/-retry-join and every server it has heard of, saying
+/* cluster.c: how servers form one cluster. Every raftd greets (RW_HELLO)
+ * the servers gossip shows (discover.c) and every server it has heard of,
+ * saying
  * who it is, its -bootstrap-expect, whether it holds Raft state, and whom
  * it knows; so knowledge spreads to all. A server with -bootstrap (or
  * -dev) and no state bootstraps alone. With -bootstrap-expect N, once a
@@ -228,21 +228,12 @@ void
 cluster_tick(struct raftd *d)
 {
 	uint64_t now = mono_ms();
-	char addr[RW_ADDR_MAX + 1];
 
 	if (now < d->hello_next_ms)
 		return;
 	d->hello_next_ms = now + HELLO_EVERY_MS;
-	for (size_t i = 0; i < d->cfg.retry_join.n; i++) {
-		join_addr(d, d->cfg.retry_join.v[i], addr, sizeof(addr));
-		if (strcmp(addr, d->addr) != 0)
-			send_hello(d, addr);
-	}
-	for (size_t i = 0; i < d->cfg.start_join.n; i++) {
-		join_addr(d, d->cfg.start_join.v[i], addr, sizeof(addr));
-		if (strcmp(addr, d->addr) != 0)
-			send_hello(d, addr);
-	}
+	for (size_t i = 0; i < d->ngossip_servers; i++)
+		send_hello(d, d->gossip_servers[i]);
 	for (size_t i = 0; i < d->nknown; i++)
 		if (strcmp(d->known[i].addr, d->addr) != 0)
 			send_hello(d, d->known[i].addr);
@@ -394,8 +385,9 @@ cluster_op(struct raftd *d, uint32_t op, const char *arg, size_t arg_len,
 		d->leaving = true;
 		return raft_remove_server(d->r, d->id, index);
 	case RAFT_OP_JOIN:
-		snprintf(addr, sizeof(addr), "%.*s", (int)arg_len, arg);
-		join_addr(d, addr, addr, sizeof(addr));
+		snprintf(text, text_len, "%.*s", (int)arg_len, arg);
+		join_addr(d, text, addr, sizeof(addr));
+		text[0] = '\0';
 		send_hello(d, addr);
 		return 0;
 	case RAFT_OP_TRANSFER:

@@ -74,43 +74,10 @@ on_signal(void *arg, int signo)
 }
 
 static void
-payload_none(struct mpw *w, void *arg)
-{
-	struct msg_admin_req none = { "", 0 };
-
-	(void)arg;
-	msg_admin_req_enc(w, &none);
-}
-
-/* After a graceful leave, the agent stops, as `consul leave` does. */
-static void
-leave_check(struct raftd *d)
-{
-	char url[300];
-	struct proto_msg rep;
-	struct lerr e;
-	void *keep;
-
-	if (d->leave_at_ms == 0 || mono_ms() < d->leave_at_ms)
-		return;
-	d->leave_at_ms = 0;
-	log_info("left the cluster; stopping the agent");
-	rundir_url(d->rundir, "init.ctl", url, sizeof(url));
-	if (ipc_request_sync(url, MSG_CTL_STOP, payload_none, NULL, 2000,
-	    &rep, &keep, &e) == 0) {
-		proto_msg_free(&rep);
-		ipc_buf_free(keep);
-	} else {
-		log_warnx("cannot ask init to stop: %s", e.msg);
-	}
-}
-
-static void
 tick(void *arg)
 {
 	struct raftd *d = arg;
 
-	leave_check(d);
 	node_tick(d);
 }
 
@@ -175,6 +142,8 @@ main(int argc, char **argv)
 		fatalx("%s", e.msg);
 	/* The first snapshot waits an interval after start too. */
 	d.snap_last_ms = mono_ms();
+	if (discover_start(&d, args.rundir, &e) != 0)
+		fatalx("%s", e.msg);
 	cluster_start(&d);
 	d.tick = loop_timer_new(d.loop, tick, &d);
 	loop_timer_arm(d.tick, RAFTD_TICK_MS);
@@ -184,6 +153,7 @@ main(int argc, char **argv)
 	loop_run(d.loop);
 
 	node_stop(&d);
+	discover_stop(&d);
 	serve_fail_all(&d, -LE_UNAVAIL, "raftd is stopping");
 	ipc_client_close(d.kvd);
 	admin_close(d.admin);
@@ -196,6 +166,7 @@ main(int argc, char **argv)
 	store_close(d.store);
 	loop_free(d.loop);
 	free(d.known);
+	discover_free(&d);
 	config_free(&d.cfg);
 	daemon_args_free(&args);
 	return 0;

@@ -100,10 +100,16 @@ struct raftd {
 	/* cluster formation (cluster.c) */
 	struct known_server *known;
 	size_t nknown;
+	/* servers gossip shows (discover.c): "ip:port" each */
+	struct ipc_client *gossip;
+	char (*gossip_servers)[RW_ADDR_MAX + 1];
+	size_t ngossip_servers;
+	uint64_t discover_version;
+	bool discover_inflight;
+	struct loop_timer *discover_timer;
 	uint64_t hello_next_ms;
 	bool bootstrapped;
 	bool leaving;
-	uint64_t leave_at_ms;		/* stop the agent then (after leave) */
 
 	struct raftd_stats st;
 };
@@ -142,6 +148,11 @@ void serve_fwd_in(struct raftd *d, const struct rw_msg *m);
 void serve_fwd_reply_in(struct raftd *d, const struct rw_msg *m);
 
 /* cluster.c */
+/* discover.c: the servers gossip knows */
+int discover_start(struct raftd *d, const char *rundir, struct lerr *e);
+void discover_stop(struct raftd *d);
+void discover_free(struct raftd *d);
+
 void cluster_start(struct raftd *d);
 void cluster_tick(struct raftd *d);
 void cluster_hello_in(struct raftd *d, const struct rw_msg *m);

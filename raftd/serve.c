@@ -132,8 +132,6 @@ answer_local(struct raftd *d, struct waiter *w, int code, const char *text,
 		status_reply(d, w->req, NULL);
 	} else if (w->what == MSG_RAFT_OPERATOR) {
 		reply_op(w->req, code, text);
-		if (w->leave && code == 0)
-			d->leave_at_ms = mono_ms() + 300;
 	} else {
 		reply_index(d, w->req, w->what, code, text, index);
 	}
@@ -817,7 +815,8 @@ handle_status(struct raftd *d, struct ipc_req *r, bool stale)
 }
 
 /* Our own leave: the leader removes us from the configuration (we may be
- * it), then the agent stops. The last server just stops. */
+ * it); the last server has nothing to leave. httpd then has gossipd leave
+ * the pools, and gossipd stops the agent. */
 static void
 handle_leave(struct raftd *d, struct ipc_req *r)
 {
@@ -828,7 +827,6 @@ handle_leave(struct raftd *d, struct ipc_req *r)
 	d->leaving = true;
 	if (raft_config_find(&c, d->id) == NULL || c.n <= 1) {
 		reply_op(r, 0, NULL);
-		d->leave_at_ms = mono_ms() + 300;
 		return;
 	}
 	submit(d, r, MSG_RAFT_OPERATOR, RAFT_OP_REMOVE_PEER, d->cfg.node_id,

@@ -18,7 +18,10 @@
 #define USER_MSG_HDR		1	/* [8] */
 #define CONFIRM_MAX		16	/* suspicion: distinct confirmers kept */
 #define PP_OUT_MAX		64	/* push/pulls in flight */
-#define PARTS_MAX		(GW_COMPOUND_MAX - 1)	/* +1 for the lead */
+/* At most 127 parts a packet (the lead included): memberlist 0.2.2, as
+ * Debian ships it, counts the length table in a uint8 and misreads a
+ * compound of 128 parts or more. */
+#define PARTS_MAX		126	/* +1 for the lead */
 
 /* suspect.c: a Lifeguard timer for one suspect node. */
 struct suspicion {

@@ -6,7 +6,7 @@ directory of its own, readiness by a bounded poll of /v1/status/leader,
 and a teardown that stops exactly the processes it started, by pid.
 
 A Cluster is N such agents as `-server -bootstrap-expect N -retry-join
-<first>` on ports that stay theirs across restarts (a server's Raft
+<first's gossip address>` on ports that stay theirs across restarts (a server's Raft
 address is its identity), with bounded polls for one agreed leader, a
 configuration of N voters and equal kvd digests; Agent.crash() kills
 every process of an agent at once, as a machine dying would.
@@ -276,8 +276,11 @@ class Agent:
 
     def __init__(self, workdir, name=None, dev=False, data_dir=None,
                  extra_args=(), env=None, datacenter=None, bootstrap=True,
-                 fixed_ports=False):
+                 fixed_ports=False, client=False):
         Agent._serial += 1
+        # client: a Consul client agent (no -server): it gossips and
+        # holds no Raft state.
+        self.client = client
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.name = name or "integ-%d-%d" % (os.getpid(), Agent._serial)
@@ -324,6 +327,15 @@ class Agent:
         return "127.0.0.1:%d" % self.server_port
 
     @property
+    def serf_addr(self):
+        """This agent's LAN gossip address (what -join takes)."""
+        return "127.0.0.1:%d" % self.ports["serf_lan"]
+
+    @property
+    def serf_wan_addr(self):
+        return "127.0.0.1:%d" % self.ports["serf_wan"]
+
+    @property
     def pid(self):
         return self.proc.pid if self.proc else None
 
@@ -334,6 +346,8 @@ class Agent:
         a = [LICTOR, "agent"]
         if self.dev:
             a += ["-dev"]
+        elif self.client:
+            a += ["-data-dir", self.data_dir]
         else:
             a += ["-server"]
             if self.bootstrap is True:
@@ -848,7 +862,8 @@ def poll(what, fn, timeout, interval=0.1):
 
 class Cluster:
     """N loopback servers that form one Raft cluster by themselves:
-    `-server -bootstrap-expect N -retry-join <server 0>`. Agents come from
+    `-server -bootstrap-expect N -retry-join <server 0's gossip address>`:
+    gossip finds the servers, as in Consul. Agents come from
     `make(subdir=..., **kw)` (the conftest factories, which stop them by
     pid at teardown); every one has fixed ports, so a restarted server
     keeps its Raft address."""
@@ -883,10 +898,10 @@ class Cluster:
                       fixed_ports=True)
         a.reserve_ports()
         if self.seed is None:
-            self.seed = a.server_addr
+            self.seed = a.serf_addr
         args = self._config_args(os.path.dirname(a.workdir))
         if join:
-            # The seed names itself too: raftd skips its own address.
+            # The seed names itself too: a join of oneself is harmless.
             args += ["-retry-join", self.seed]
         a.extra_args = args + self.extra_args + list(extra_args)
         self.agents.append(a)
