@@ -147,6 +147,10 @@ on_operator(void *arg, int rv, struct proto_msg *m)
 		hreq_ipc_error(hr, rep.code, rep.text, rep.text_len);
 		return;
 	}
+	if (hr->kv_mode == RAFT_OP_LEAVE) {
+		http_agent_leave_gossip(hr);
+		return;
+	}
 	if (hr->kv_mode == RAFT_OP_TRANSFER) {
 		struct sbuf b;
 
@@ -200,10 +204,14 @@ http_raft_transfer_leader(struct hreq *hr)
 	operator_call(hr, RAFT_OP_TRANSFER, id ? id : "");
 }
 
-/* PUT /v1/agent/leave: a server leaves the Raft configuration (gossip
- * leaves come with gossipd), then the agent stops. */
+/* PUT /v1/agent/leave: a server leaves the Raft configuration, then
+ * (http_gossip.c) the gossip pools, and the agent stops. */
 void
 http_agent_leave(struct hreq *hr)
 {
+	if (!hr->h->cfg.server) {
+		http_agent_leave_gossip(hr);
+		return;
+	}
 	operator_call(hr, RAFT_OP_LEAVE, "");
 }

@@ -229,6 +229,31 @@ route(struct hreq *hr)
 			method_not_allowed(hr, "PUT");
 		else
 			http_agent_leave(hr);
+	} else if (path_is(hr, "/v1/agent/members")) {
+		if (!get)
+			method_not_allowed(hr, "GET");
+		else
+			http_agent_members(hr);
+	} else if (strncmp(hr->path, "/v1/agent/join/", 15) == 0) {
+		if (strcmp(hr->method, "PUT") != 0)
+			method_not_allowed(hr, "PUT");
+		else
+			http_agent_join(hr, hr->path + 15);
+	} else if (strncmp(hr->path, "/v1/agent/force-leave/", 22) == 0) {
+		if (strcmp(hr->method, "PUT") != 0)
+			method_not_allowed(hr, "PUT");
+		else
+			http_agent_force_leave(hr, hr->path + 22);
+	} else if (strncmp(hr->path, "/v1/event/fire/", 15) == 0) {
+		if (strcmp(hr->method, "PUT") != 0)
+			method_not_allowed(hr, "PUT");
+		else
+			http_event_fire(hr, hr->path + 15);
+	} else if (path_is(hr, "/v1/event/list")) {
+		if (!get)
+			method_not_allowed(hr, "GET");
+		else
+			http_event_list(hr);
 	} else if (path_is(hr, "/v1/agent/self")) {
 		if (!get)
 			method_not_allowed(hr, "GET");

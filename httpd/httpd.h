@@ -27,6 +27,7 @@ struct httpd {
 	struct loop *loop;
 	struct ipc_client *kvd;
 	struct ipc_client *raft;	/* raftd, for status and operator calls */
+	struct ipc_client *gossip;	/* gossipd: members, joins, events */
 	struct admin *admin;
 	nng_http_server *srv;
 	_Atomic uint64_t requests, errors_4xx, errors_5xx, kvd_unavailable;
@@ -53,6 +54,7 @@ struct hreq {
 	bool raw;
 	char *key;		/* for messages */
 	const char *peer;	/* daemon called, for errors ("kvd") */
+	void *ctx;		/* a handler's state between call and reply */
 };
 
 /* http_server.c */
@@ -86,6 +88,13 @@ void http_raft_configuration(struct hreq *hr);
 void http_raft_remove_peer(struct hreq *hr);
 void http_raft_transfer_leader(struct hreq *hr);
 void http_agent_leave(struct hreq *hr);
+/* http_gossip.c */
+void http_agent_members(struct hreq *hr);
+void http_agent_join(struct hreq *hr, const char *addr);
+void http_agent_force_leave(struct hreq *hr, const char *node);
+void http_agent_leave_gossip(struct hreq *hr);
+void http_event_fire(struct hreq *hr, const char *name);
+void http_event_list(struct hreq *hr);
 /* http_agent.c */
 void http_status_peers(struct hreq *hr);
 void http_agent_self(struct hreq *hr);

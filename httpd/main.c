@@ -66,6 +66,9 @@ main(int argc, char **argv)
 	rundir_url(args.rundir, "kvd", url, sizeof(url));
 	if (ipc_client_open(&h.kvd, url, h.boot, &e) != 0)
 		fatalx("%s", e.msg);
+	rundir_url(args.rundir, "gossip", url, sizeof(url));
+	if (ipc_client_open(&h.gossip, url, h.boot, &e) != 0)
+		fatalx("%s", e.msg);
 	if (admin_open(&h.admin, args.rundir, "httpd", h.loop, &httpd_admin_ops,
 	    &h, h.boot, &e) != 0)
 		fatalx("%s", e.msg);
@@ -80,6 +83,7 @@ main(int argc, char **argv)
 	admin_close(h.admin);
 	ipc_client_close(h.kvd);
 	ipc_client_close(h.raft);
+	ipc_client_close(h.gossip);
 	loop_free(h.loop);
 	config_free(&h.cfg);
 	daemon_args_free(&args);
