@@ -23,7 +23,7 @@
 #include "snapshot.h"
 #include "swim_sim.h"
 
-#define MAXN 16
+#define MAXN 128
 #define MAXEV 256
 
 struct rec_event {
@@ -1516,6 +1516,33 @@ test_snapshot_rejoin(void **state)
 	harness_free(h);
 }
 
+static bool
+all_events(struct harness *h, void *arg)
+{
+	for (int o = 0; o < h->n; o++)
+		if (h->nd[o].n_ev < *(unsigned *)arg)
+			return false;
+	return true;
+}
+
+/* A bigger cluster: 100 nodes converge, an event reaches all. */
+static void
+test_hundred(void **state)
+{
+	struct harness *h = harness_new(24, 100, NULL);
+	unsigned want = 1;
+
+	(void)state;
+	assert_int_equal(ssim_start_all(h->sim, 10000), 0);
+	run_until(h, all_up, NULL, 11000, "all started");
+	run_until(h, converged, NULL, 120000, "100 converged");
+	assert_int_equal(serf_user_event(h->nd[7].sf, B("big"), B("x"), false,
+	    NULL), 0);
+	ssim_resched(h->sim, 7);
+	run_until(h, all_events, &want, 10000, "event everywhere");
+	harness_free(h);
+}
+
 /* The same seed gives the same run. */
 static void
 test_deterministic(void **state)
@@ -1553,6 +1580,7 @@ main(void)
 		cmocka_unit_test(test_force_leave),
 		cmocka_unit_test(test_join_outcomes),
 		cmocka_unit_test(test_queue_prune),
+		cmocka_unit_test(test_hundred),
 		cmocka_unit_test(test_snapshot_file),
 		cmocka_unit_test(test_snapshot_rejoin),
 		cmocka_unit_test(test_deterministic),
