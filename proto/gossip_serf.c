@@ -634,6 +634,130 @@ gs_filter_encode(struct gw_buf *out, const struct gs_filter *f)
 	return gm_w_end(&w);
 }
 
+/* --- key rotation -------------------------------------------------------- */
+
+struct key_req {
+	struct gw_bytes key;
+};
+static const struct gm_field key_req_f[] = {
+	{ "Key", GM_BYTES, 0, OFF(key_req, key), 64 },
+};
+
+int
+gs_key_request_encode(struct gw_buf *out, struct gw_bytes key)
+{
+	struct key_req k = { key };
+	struct gm_w w;
+
+	if (key.len > 64)
+		return -LE_INVAL;
+	gm_w_init(&w, out);
+	gm_byte(&w, GS_KEY_REQUEST);
+	gm_write_struct(&w, key_req_f, NF(key_req_f), &k);
+	return gm_w_end(&w);
+}
+
+int
+gs_key_request_decode(struct gw_bytes payload, struct gw_bytes *key,
+    const char **why)
+{
+	struct key_req k = { { NULL, 0 } };
+	struct gm_r r;
+	int rc;
+
+	if (why)
+		*why = NULL;
+	if (payload.p == NULL || payload.len == 0 ||
+	    payload.p[0] != GS_KEY_REQUEST)
+		return set_why(why, "not a key request", -LE_MALFORMED);
+	gm_r_init(&r, payload.p + 1, payload.len - 1);
+	if ((rc = gm_read_struct(&r, key_req_f, NF(key_req_f), &k)) < 0)
+		return set_why(why, r.why, rc);
+	if (gm_left(&r) != 0)
+		return set_why(why, "trailing bytes after key request",
+		    -LE_MALFORMED);
+	*key = k.key;
+	return 0;
+}
+
+static int
+keys_enc(struct gm_w *w, const void *s)
+{
+	const struct gs_key_response *r = s;
+
+	if (r->n_keys > GS_KEYS_MAX)
+		return -LE_INVAL;
+	if (r->n_keys == 0 && r->keys_nil) {
+		gm_nil(w);
+		return 0;
+	}
+	gm_array(w, r->n_keys);
+	for (unsigned i = 0; i < r->n_keys; i++)
+		gm_str(w, r->keys[i]);
+	return 0;
+}
+
+static int
+keys_dec(struct gm_r *r, void *s)
+{
+	struct gs_key_response *kr = s;
+	uint32_t n;
+	bool nil;
+	int rc;
+
+	if ((rc = gm_read_array(r, &n, &nil)) < 0)
+		return rc;
+	if (n > GS_KEYS_MAX)
+		return gm_fail(r, -LE_TOOBIG, "too many keys");
+	for (uint32_t i = 0; i < n; i++)
+		if ((rc = gm_read_str(r, 256, &kr->keys[i])) < 0)
+			return rc;
+	kr->n_keys = n;
+	kr->keys_nil = nil;
+	return 0;
+}
+
+static const struct gm_field key_resp_f[] = {
+	{ "Keys", GM_CUSTOM, 0, 0, 0, keys_enc, keys_dec },
+	{ "Message", GM_STR, 0, OFF(gs_key_response, message), GW_UDP_MAX },
+	{ "PrimaryKey", GM_STR, 0, OFF(gs_key_response, primary), 256 },
+	{ "Result", GM_BOOL, 0, OFF(gs_key_response, result), 0 },
+};
+
+int
+gs_key_response_encode(struct gw_buf *out, const struct gs_key_response *r)
+{
+	struct gm_w w;
+
+	gm_w_init(&w, out);
+	gm_byte(&w, GS_KEY_RESPONSE);
+	gm_write_struct(&w, key_resp_f, NF(key_resp_f), r);
+	return gm_w_end(&w);
+}
+
+int
+gs_key_response_decode(struct gw_bytes payload, struct gs_key_response *r,
+    const char **why)
+{
+	struct gm_r rd;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->keys_nil = true;
+	if (why)
+		*why = NULL;
+	if (payload.p == NULL || payload.len == 0 ||
+	    payload.p[0] != GS_KEY_RESPONSE)
+		return set_why(why, "not a key response", -LE_MALFORMED);
+	gm_r_init(&rd, payload.p + 1, payload.len - 1);
+	if ((rc = gm_read_struct(&rd, key_resp_f, NF(key_resp_f), r)) < 0)
+		return set_why(why, rd.why, rc);
+	if (gm_left(&rd) != 0)
+		return set_why(why, "trailing bytes after key response",
+		    -LE_MALFORMED);
+	return 0;
+}
+
 /* --- tags (§10.2) --------------------------------------------------------- */
 
 #define TAG_MAGIC 0xFF

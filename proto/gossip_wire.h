@@ -544,6 +544,26 @@ struct gs_member {
 };
 int gs_conflict_encode(struct gw_buf *out, const struct gs_member *m);
 
+/* Key rotation (the _serf_*-key queries): the request payload is
+ * [7][{Key}] with the raw key; each node answers [8][{Keys, Message,
+ * PrimaryKey, Result}] with keys in standard base64. Decoders take the
+ * whole payload, type byte included. */
+#define GS_KEYS_MAX 256
+struct gs_key_response {
+	bool result;
+	struct gw_bytes message;
+	unsigned n_keys;		/* 0 with keys_nil: Go's nil slice */
+	bool keys_nil;
+	struct gw_bytes keys[GS_KEYS_MAX];
+	struct gw_bytes primary;
+};
+int gs_key_request_encode(struct gw_buf *out, struct gw_bytes key);
+int gs_key_request_decode(struct gw_bytes payload, struct gw_bytes *key,
+    const char **why);
+int gs_key_response_encode(struct gw_buf *out, const struct gs_key_response *r);
+int gs_key_response_decode(struct gw_bytes payload, struct gs_key_response *r,
+    const char **why);
+
 /* Tags in Meta: [0xFF][msgpack map str->str] (§10.2); a Meta without the
  * 0xFF prefix is a bare role. Decoding calls each(key, value) per tag. */
 int gs_tags_encode(struct gw_buf *out, const struct gw_bytes *keys,

@@ -11,6 +11,7 @@
  * the simple patterns filters use (literals, ^$, ., *, +, ?, [], |, ()). */
 #include <math.h>
 #include <regex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,6 +255,129 @@ seen_before(struct serf *sf, uint64_t ltime, uint32_t id)
 	return false;
 }
 
+/* ---- key rotation (Serf's serfQueries key handlers) ---- */
+
+static size_t
+b64(const uint8_t *in, size_t n, char *out)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 |
+		    (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+		    (i + 2 < n ? in[i + 2] : 0);
+
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? tab[v & 63] : '=';
+	}
+	return o;
+}
+
+/* Answers a key query; -LE_NOTFOUND when it is not one we serve. */
+static int
+key_query(struct serf *sf, const struct gs_query *q, struct gw_bytes name,
+    const struct swim_addr *from)
+{
+	static const struct { const char *name; enum serf_key_op op; } ops[] = {
+		{ "install-key", SERF_KEY_INSTALL },
+		{ "use-key", SERF_KEY_USE },
+		{ "remove-key", SERF_KEY_REMOVE },
+		{ "list-keys", SERF_KEY_LIST },
+	};
+	struct gs_key_response *r;
+	struct serf_keys keys;
+	struct gw_bytes key = { NULL, 0 };
+	char (*enc)[48] = NULL, msg[128];
+	const char *text = NULL;
+	struct gw_buf b = { 0 };
+	enum serf_key_op op = 0;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (name.len == strlen(ops[i].name) &&
+		    memcmp(name.p, ops[i].name, name.len) == 0)
+			op = ops[i].op;
+	if (op == 0 || sf->ops.keyring == NULL)
+		return -LE_NOTFOUND;
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (enc = calloc(SERF_KEYS_MAX, sizeof(*enc))) == NULL) {
+		free(r);
+		return -LE_NOMEM;
+	}
+	r->keys_nil = true;
+	memset(&keys, 0, sizeof(keys));
+	/* A request Serf cannot decode is answered with Result false and
+	 * no message, as Go's goto SEND does. */
+	if (op != SERF_KEY_LIST &&
+	    gs_key_request_decode(q->payload, &key, NULL) != 0)
+		goto send;
+	rc = sf->ops.keyring(sf->arg, op, key, &keys, &text);
+	if (rc == -LE_UNSUPPORTED) {
+		text = op == SERF_KEY_LIST ?
+		    "Keyring is empty (encryption not enabled)" :
+		    "No keyring to modify (encryption not enabled)";
+	} else if (rc != 0) {
+		if (text == NULL)
+			text = le_strerror(rc);
+	} else {
+		r->result = true;
+		text = NULL;
+		for (unsigned i = 0; op == SERF_KEY_LIST && i < keys.n &&
+		    i < SERF_KEYS_MAX; i++) {
+			if (keys.key[i].len > 32)
+				continue;
+			r->keys[r->n_keys].p = (const uint8_t *)enc[i];
+			r->keys[r->n_keys].len = b64(keys.key[i].p,
+			    keys.key[i].len, enc[i]);
+			r->n_keys++;
+			r->keys_nil = false;
+		}
+		if (op == SERF_KEY_LIST && r->n_keys > 0)
+			r->primary = r->keys[0];
+	}
+send:
+	if (text != NULL) {
+		snprintf(msg, sizeof(msg), "%s", text);
+		r->message = (struct gw_bytes){ (const uint8_t *)msg,
+		    strlen(msg) };
+	}
+	/* list-keys: drop keys from the end until the response fits, saying
+	 * so (Serf's keyListResponseWithCorrectSize). */
+	for (unsigned total = r->n_keys;;) {
+		struct gw_buf resp = { 0 };
+		size_t rlen;
+
+		b.len = 0;
+		if ((rc = gs_key_response_encode(&b, r)) != 0)
+			break;
+		rc = encode_resp(sf, q->ltime, q->id, 0, (struct gw_bytes){ b.p,
+		    b.len }, &resp);
+		rlen = resp.len;
+		gw_buf_free(&resp);
+		if (rc != 0 || rlen <= sf->cfg.query_response_size_limit ||
+		    r->n_keys == 0)
+			break;
+		r->n_keys--;
+		snprintf(msg, sizeof(msg), "truncated key list response, "
+		    "showing first %u of %u keys", r->n_keys, total);
+		r->message = (struct gw_bytes){ (const uint8_t *)msg,
+		    strlen(msg) };
+	}
+	if (rc == 0 && (rc = respond(sf, q->ltime, q->id, 0,
+	    (struct gw_bytes){ b.p, b.len }, from, q->source_node,
+	    q->relay_factor)) != 0)
+		sf_log(sf, 0, "failed to respond to key query: %s",
+		    le_strerror(rc));
+	gw_buf_free(&b);
+	free(enc);
+	free(r);
+	return 0;
+}
+
 static void
 internal_query(struct serf *sf, const struct gs_query *q,
     const struct swim_addr *from)
@@ -302,8 +426,8 @@ out:
 		free(v);
 		return;
 	}
-	/* install-key, use-key, remove-key, list-keys: the keyring is the
-	 * daemon's and rotation through queries is not implemented. */
+	if (from != NULL && key_query(sf, q, name, from) == 0)
+		return;
 	sf->st.queries_unanswered++;
 	sf_log(sf, 0, "unhandled internal query '%.*s'", (int)q->name.len,
 	    (const char *)q->name.p);

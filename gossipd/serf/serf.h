@@ -56,12 +56,12 @@
  *
  * NOT IMPLEMENTED (yet): network coordinates (ack payloads are the
  * daemon's through ops->ack_payload, Vivaldi is later); name-conflict
- * resolution (Consul turns it off; conflicts are logged); the key
- * rotation queries _serf_install-key, use-key, remove-key, list-keys
- * (received, counted and not answered, so `keys` operations against
- * a mixed cluster see us as not responding); _serf_conflict is answered;
- * member-event coalescing (Consul does none in the library; the daemon
- * may batch). */
+ * resolution (Consul turns it off; conflicts are logged; _serf_conflict
+ * queries from others are answered); member-event coalescing (Consul
+ * does none in the library; the daemon may batch). The key rotation
+ * queries (_serf_install-key, use-key, remove-key, list-keys) are
+ * answered through ops->keyring when the daemon sets it, and left
+ * unanswered (counted) otherwise. */
 #ifndef LICTOR_SERF_H
 #define LICTOR_SERF_H
 
@@ -137,6 +137,19 @@ struct serf_query_in {
 	struct gw_bytes payload;
 	struct gw_bytes source_node;
 	uint64_t deadline_us;		/* ops->now() time */
+};
+
+/* The keyring behind the key rotation queries (the daemon's). */
+enum serf_key_op {
+	SERF_KEY_INSTALL = 1,
+	SERF_KEY_USE = 2,
+	SERF_KEY_REMOVE = 3,
+	SERF_KEY_LIST = 4,
+};
+#define SERF_KEYS_MAX 16
+struct serf_keys {
+	unsigned n;
+	struct gw_bytes key[SERF_KEYS_MAX];	/* raw keys, primary first */
 };
 
 /* Parameters of an outgoing query (Serf's QueryParam). */
@@ -220,6 +233,15 @@ struct serf_ops {
 	void (*query_response)(void *arg, uint64_t qid, struct gw_bytes from,
 	    struct gw_bytes payload);
 	void (*query_done)(void *arg, uint64_t qid);
+	/* Optional: Serf's KeyManager side of a node. install, use and
+	 * remove get the raw key and return 0, or -LE_* with *msg the text
+	 * to report (memberlist's, e.g. "Requested key is not in the
+	 * keyring"; NULL: le_strerror); list fills *keys (valid until it
+	 * returns). -LE_UNSUPPORTED: encryption is off (Serf's "No keyring
+	 * to modify (encryption not enabled)"). Keyring files are the
+	 * daemon's too. */
+	int (*keyring)(void *arg, enum serf_key_op op, struct gw_bytes key,
+	    struct serf_keys *keys, const char **msg);
 	/* The end of serf_join / serf_leave / serf_force_leave /
 	 * serf_set_tags, called at the end of serf_tick (see THREADING).
 	 * status 0 or -LE_*; n: for SERF_OP_JOIN, nodes contacted (status

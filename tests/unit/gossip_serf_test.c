@@ -468,6 +468,58 @@ test_conflict(void **state)
 	gw_buf_free(&out);
 }
 
+static void
+test_keys(void **state)
+{
+	struct gs_key_response *r = calloc(1, sizeof(*r));
+	struct gw_buf out = { 0 };
+	struct gw_bytes key;
+	size_t len;
+	uint8_t *b;
+
+	(void)state;
+	assert_non_null(r);
+	b = vec("key_request", &len);
+	assert_int_equal(gs_key_request_decode((struct gw_bytes){ b, len },
+	    &key, NULL), 0);
+	assert_int_equal(key.len, 16);
+	assert_int_equal(key.p[15], 15);
+	assert_int_equal(gs_key_request_encode(&out, key), 0);
+	assert_same(&out, b, len);
+	assert_int_not_equal(gs_key_request_decode((struct gw_bytes){ b,
+	    len - 1 }, &key, NULL), 0);
+	free(b);
+	out.len = 0;
+	b = vec("key_response_list", &len);
+	assert_int_equal(gs_key_response_decode((struct gw_bytes){ b, len }, r,
+	    NULL), 0);
+	assert_true(r->result);
+	assert_int_equal(r->n_keys, 2);
+	assert_true(beq(r->keys[1], "qrvM3e7/ABEiM0RVZneImQ=="));
+	assert_true(beq(r->primary, "AAECAwQFBgcICQoLDA0ODw=="));
+	assert_int_equal(r->message.len, 0);
+	assert_int_equal(gs_key_response_encode(&out, r), 0);
+	assert_same(&out, b, len);
+	free(b);
+	out.len = 0;
+	b = vec("key_response_err", &len);
+	assert_int_equal(gs_key_response_decode((struct gw_bytes){ b, len }, r,
+	    NULL), 0);
+	assert_false(r->result);
+	assert_true(r->keys_nil);
+	assert_true(beq(r->message,
+	    "No keyring to modify (encryption not enabled)"));
+	assert_int_equal(gs_key_response_encode(&out, r), 0);
+	assert_same(&out, b, len);
+	/* Truncated anywhere: refused. */
+	for (size_t n = 0; n < len; n++)
+		assert_int_not_equal(gs_key_response_decode((struct gw_bytes){
+		    b, n }, r, NULL), 0);
+	free(b);
+	gw_buf_free(&out);
+	free(r);
+}
+
 /* Every proper prefix of every message vector fails to decode (with an
  * error, not a crash: ASan watches), and so does one byte too many. */
 static void
@@ -575,6 +627,7 @@ main(void)
 		cmocka_unit_test_teardown(test_tags, release),
 		cmocka_unit_test_teardown(test_push_pull, release),
 		cmocka_unit_test_teardown(test_conflict, release),
+		cmocka_unit_test_teardown(test_keys, release),
 		cmocka_unit_test_teardown(test_truncated_and_trailing, release),
 		cmocka_unit_test_teardown(test_refusals, release),
 	};

@@ -55,6 +55,9 @@ struct hnode {
 	unsigned done_n[5];
 	unsigned done_count[5];
 	bool no_join;			/* restarts without a join */
+	uint8_t keys[8][16];		/* a fake keyring, primary first */
+	unsigned n_keys;
+	bool no_crypto;
 	char snap[320];			/* snapshot path or "" */
 	unsigned tag_set;		/* which tag set boot uses */
 };
@@ -68,6 +71,9 @@ struct qrec {
 	unsigned n_resps;
 	unsigned dup;
 	unsigned conflicts;
+	unsigned key_ok, key_fail;
+	char key_msg[128];
+	char key_list[256];		/* one list-keys answer, joined */
 	bool done;
 };
 
@@ -77,7 +83,7 @@ struct harness {
 	struct hnode nd[MAXN];
 	struct serf_config base;
 	bool respond;			/* answer every delivered query */
-	struct qrec q[8];
+	struct qrec q[16];
 	unsigned nq;
 };
 
@@ -273,7 +279,36 @@ w_query_response(void *arg, uint64_t qid, struct gw_bytes from,
 	}
 	snprintf(want, sizeof(want), "ok:%.*s", (int)from.len,
 	    (const char *)from.p);
-	if (payload.len > 0 && payload.p[0] == GS_CONFLICT_RESPONSE) {
+	if (payload.len > 0 && payload.p[0] == GS_KEY_RESPONSE) {
+		struct gs_key_response *kr = calloc(1, sizeof(*kr));
+
+		assert_non_null(kr);
+		if (gs_key_response_decode(payload, kr, NULL) != 0) {
+			ssim_fail(n->h->sim, "bad key response");
+		} else {
+			if (kr->result)
+				r->key_ok++;
+			else
+				r->key_fail++;
+			if (kr->message.len)
+				snprintf(r->key_msg, sizeof(r->key_msg), "%.*s",
+				    (int)kr->message.len,
+				    (const char *)kr->message.p);
+			if (kr->n_keys) {
+				size_t o = 0;
+
+				for (unsigned k = 0; k < kr->n_keys; k++)
+					o += (size_t)snprintf(r->key_list + o,
+					    sizeof(r->key_list) - o, "%s%.*s",
+					    k ? "," : "", (int)kr->keys[k].len,
+					    (const char *)kr->keys[k].p);
+				snprintf(r->key_list + o, sizeof(r->key_list) -
+				    o, " primary %.*s", (int)kr->primary.len,
+				    (const char *)kr->primary.p);
+			}
+		}
+		free(kr);
+	} else if (payload.len > 0 && payload.p[0] == GS_CONFLICT_RESPONSE) {
 		/* _serf_conflict: the responder's view of the member. */
 		struct gs_msg m;
 
@@ -314,6 +349,57 @@ w_done(void *arg, enum serf_op op, uint64_t token, int status, unsigned cnt)
 	n->done_count[op]++;
 }
 
+/* A keyring as memberlist's: add is a no-op for a known key, use needs
+ * the key, the primary cannot be removed. */
+static int
+w_keyring(void *arg, enum serf_key_op op, struct gw_bytes key,
+    struct serf_keys *out, const char **msg)
+{
+	struct hnode *n = arg;
+	unsigned i;
+
+	if (n->no_crypto)
+		return -LE_UNSUPPORTED;
+	if (op == SERF_KEY_LIST) {
+		out->n = n->n_keys;
+		for (i = 0; i < n->n_keys; i++)
+			out->key[i] = (struct gw_bytes){ n->keys[i], 16 };
+		return 0;
+	}
+	if (key.len != 16) {
+		*msg = "key size must be 16, 24 or 32 bytes";
+		return -LE_INVAL;
+	}
+	for (i = 0; i < n->n_keys; i++)
+		if (memcmp(n->keys[i], key.p, 16) == 0)
+			break;
+	switch (op) {
+	case SERF_KEY_INSTALL:
+		if (i == n->n_keys && n->n_keys < 8)
+			memcpy(n->keys[n->n_keys++], key.p, 16);
+		return 0;
+	case SERF_KEY_USE:
+		if (i == n->n_keys) {
+			*msg = "Requested key is not in the keyring";
+			return -LE_NOTFOUND;
+		}
+		memcpy(n->keys[i], n->keys[0], 16);
+		memcpy(n->keys[0], key.p, 16);
+		return 0;
+	case SERF_KEY_REMOVE:
+		if (i == 0) {
+			*msg = "Removing the primary key is not allowed";
+			return -LE_PERM;
+		}
+		if (i < n->n_keys)
+			memmove(n->keys[i], n->keys[i + 1],
+			    (n->n_keys-- - i - 1) * 16);
+		return 0;
+	default:
+		return -LE_INVAL;
+	}
+}
+
 /* ---- the layer hook ---- */
 
 static const struct serf_tag tagsets[3][3] = {
@@ -342,6 +428,7 @@ l_boot(void *arg, int i, const struct swim_config *cfg,
 		.user_event = w_user_event, .query = w_query,
 		.query_ack = w_query_ack, .query_response = w_query_response,
 		.query_done = w_query_done, .done = w_done,
+		.keyring = w_keyring,
 	};
 	int rc;
 
@@ -1085,7 +1172,7 @@ start_query(struct harness *h, int from, const char *name,
 {
 	uint64_t qid;
 
-	assert_true(h->nq < 8);
+	assert_true(h->nq < 16);
 	assert_int_equal(serf_query(h->nd[from].sf, B(name), B("?"), p, &qid),
 	    0);
 	ssim_resched(h->sim, from);
@@ -1180,7 +1267,7 @@ test_query_filters(void **state)
 	 * of n0002 (a Serf Member), n0002 stays silent. */
 	memset(&p, 0, sizeof(p));
 	p.timeout_ms = 2000;
-	assert_true(h->nq < 8);
+	assert_true(h->nq < 16);
 	assert_int_equal(serf_query(h->nd[6].sf, B("_serf_conflict"),
 	    B("n0002"), &p, &h->q[h->nq].qid), 0);
 	ssim_resched(h->sim, 6);
@@ -1316,6 +1403,81 @@ test_queue_prune(void **state)
 	serf_stats(h->nd[0].sf, &st);
 	assert_int_equal(st.event_queue, 5);
 	assert_int_equal(st.queue_pruned, 15);
+	harness_free(h);
+}
+
+static struct qrec *
+key_query(struct harness *h, int from, const char *name, const uint8_t *key)
+{
+	struct serf_query_params p = { .timeout_ms = 2000 };
+	struct gw_buf b = { 0 };
+	struct qrec *r;
+
+	assert_true(h->nq < 16);
+	r = &h->q[h->nq++];
+	r->node = from;
+	if (key != NULL)
+		assert_int_equal(gs_key_request_encode(&b, (struct gw_bytes){
+		    key, 16 }), 0);
+	assert_int_equal(serf_query(h->nd[from].sf, B(name), (struct gw_bytes){
+	    b.p, b.len }, &p, &r->qid), 0);
+	gw_buf_free(&b);
+	ssim_resched(h->sim, from);
+	run_until(h, query_done, r, 5000, name);
+	return r;
+}
+
+/* The key rotation queries answered through the keyring op: install on
+ * all (a node without encryption says so), list (base64, primary first),
+ * use of a missing key and of the new one, a refused removal of the
+ * primary, then the old key's removal. */
+static void
+test_key_queries(void **state)
+{
+	struct harness *h = cluster(25, 5, NULL);
+	static const uint8_t k1[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+	    12, 13, 14, 15 };
+	static const uint8_t k2[16] = { 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0,
+	    0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99 };
+	static const uint8_t k3[16] = { 3 };
+	struct qrec *r;
+
+	(void)state;
+	for (int i = 0; i < h->n; i++) {
+		memcpy(h->nd[i].keys[0], k1, 16);
+		h->nd[i].n_keys = 1;
+	}
+	h->nd[4].no_crypto = true;
+	r = key_query(h, 0, "_serf_install-key", k2);
+	assert_int_equal(r->key_ok, 4);
+	assert_int_equal(r->key_fail, 1);
+	assert_string_equal(r->key_msg,
+	    "No keyring to modify (encryption not enabled)");
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(h->nd[i].n_keys, 2);
+	/* n0004 gets encryption and the key by other means. */
+	h->nd[4].no_crypto = false;
+	memcpy(h->nd[4].keys[1], k2, 16);
+	h->nd[4].n_keys = 2;
+	r = key_query(h, 1, "_serf_list-keys", NULL);
+	assert_int_equal(r->key_ok, 5);
+	assert_string_equal(r->key_list, "AAECAwQFBgcICQoLDA0ODw==,"
+	    "qrvM3e7/ABEiM0RVZneImQ== primary AAECAwQFBgcICQoLDA0ODw==");
+	r = key_query(h, 2, "_serf_use-key", k3);
+	assert_int_equal(r->key_fail, 5);
+	assert_string_equal(r->key_msg, "Requested key is not in the keyring");
+	r = key_query(h, 2, "_serf_use-key", k2);
+	assert_int_equal(r->key_ok, 5);
+	for (int i = 0; i < h->n; i++)
+		assert_int_equal(memcmp(h->nd[i].keys[0], k2, 16), 0);
+	r = key_query(h, 3, "_serf_remove-key", k2);
+	assert_int_equal(r->key_fail, 5);
+	assert_string_equal(r->key_msg,
+	    "Removing the primary key is not allowed");
+	r = key_query(h, 0, "_serf_remove-key", k1);
+	assert_int_equal(r->key_ok, 5);
+	for (int i = 0; i < h->n; i++)
+		assert_int_equal(h->nd[i].n_keys, 1);
 	harness_free(h);
 }
 
@@ -1580,6 +1742,7 @@ main(void)
 		cmocka_unit_test(test_force_leave),
 		cmocka_unit_test(test_join_outcomes),
 		cmocka_unit_test(test_queue_prune),
+		cmocka_unit_test(test_key_queries),
 		cmocka_unit_test(test_hundred),
 		cmocka_unit_test(test_snapshot_file),
 		cmocka_unit_test(test_snapshot_rejoin),
