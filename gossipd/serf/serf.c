@@ -661,6 +661,15 @@ serf_free(struct serf *sf)
 /* Serf's handleRejoin: the snapshot's members one at a time until one
  * answers. */
 static void
+rejoin_end(struct serf *sf)
+{
+	sf->rejoin.active = false;
+	snap_prev_free(sf->rejoin.prev, sf->rejoin.n);
+	sf->rejoin.prev = NULL;
+	sf->rejoin.n = sf->rejoin.next = 0;
+}
+
+static void
 rejoin_next(struct serf *sf)
 {
 	while (sf->rejoin.next < sf->rejoin.n) {
@@ -675,12 +684,14 @@ rejoin_next(struct serf *sf)
 			return;
 		}
 	}
-	if (sf->rejoin.n > 0)
-		sf_log(sf, 0, "failed to re-join any previously known node");
-	sf->rejoin.active = false;
-	snap_prev_free(sf->rejoin.prev, sf->rejoin.n);
-	sf->rejoin.prev = NULL;
-	sf->rejoin.n = sf->rejoin.next = 0;
+	/* Only a snapshot naming others is worth a warning. */
+	for (size_t i = 0; i < sf->rejoin.n; i++)
+		if (strcmp(sf->rejoin.prev[i].name, sf->name) != 0) {
+			sf_log(sf, 0, "failed to re-join any previously known "
+			    "node");
+			break;
+		}
+	rejoin_end(sf);
 }
 
 int
@@ -997,9 +1008,10 @@ serf_push_pull_done(struct serf *sf, uint64_t id, int status,
 	if (sf->rejoin.active && id == sf->rejoin.id) {
 		if (status == 0 && rc == 0) {
 			sf_log(sf, 1, "re-joined to a previously known node");
-			sf->rejoin.next = sf->rejoin.n;
+			rejoin_end(sf);
+		} else {
+			rejoin_next(sf);
 		}
-		rejoin_next(sf);
 	}
 	return leave_call(sf, rc);
 }

@@ -55,6 +55,7 @@ struct hnode {
 	unsigned done_n[5];
 	unsigned done_count[5];
 	bool no_join;			/* restarts without a join */
+	unsigned rejoin_failed;		/* "failed to re-join" logged */
 	uint8_t keys[8][16];		/* a fake keyring, primary first */
 	unsigned n_keys;
 	bool no_crypto;
@@ -157,6 +158,8 @@ w_log(void *arg, int level, const char *msg)
 {
 	struct hnode *n = arg;
 
+	if (strstr(msg, "failed to re-join") != NULL)
+		n->rejoin_failed++;
 	if (getenv("SERF_SIM_VERBOSE"))
 		fprintf(stderr, "%.6f n%04d: %s\n",
 		    ssim_now(n->h->sim) / 1e6, n->i, msg);
@@ -1658,6 +1661,7 @@ test_snapshot_rejoin(void **state)
 	assert_true(st2.event_time > st.event_time - 1);
 	assert_true(st2.member_time >= st.member_time - 1);
 	run_until(h, sees_all, &j, 30000, "rejoined from snapshot");
+	assert_int_equal(h->nd[j].rejoin_failed, 0);
 	run_for(h, 35000);		/* a push/pull carries the ring */
 	assert_int_equal(h->nd[j].n_ev, 0);
 	/* After a graceful leave the snapshot says "leave": no rejoin. */
