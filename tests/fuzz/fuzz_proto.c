@@ -31,6 +31,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct msg_raft_fetch_reply rfr;
 		struct msg_raft_status_reply rs;
 		struct msg_raft_operator ro;
+		struct msg_cat_read cr;
+		struct msg_cat_register creg;
+		struct msg_cat_deregister cdr;
 	} u;
 
 	if (proto_decode(data, size, &m, &e) != 0)
@@ -120,6 +123,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case MSG_ERROR | PROTO_REPLY:
 		(void)msg_error_dec(&m, &u.er, &e);
+		break;
+	case MSG_CAT_READ:
+		(void)msg_cat_read_dec(&m, &u.cr, &e);
+		break;
+	case MSG_CAT_REGISTER:
+		if (msg_cat_register_dec(&m, &u.creg, &e) == 0) {
+			struct mpw w;
+
+			/* kvd proposes what it decoded: re-encode it. */
+			mpw_init(&w);
+			msg_cat_register_enc(&w, &u.creg);
+			mpw_free(&w);
+		}
+		break;
+	case MSG_CAT_DEREGISTER:
+		(void)msg_cat_deregister_dec(&m, &u.cdr, &e);
+		break;
+	case MSG_CAT_READ | PROTO_REPLY:
+		if (msg_kv_read_reply_dec(&m, &u.rr, &e) == 0) {
+			for (uint32_t i = 0; i < u.rr.n_items; i++) {
+				struct msg_cat_node n;
+				struct msg_cat_check c;
+
+				(void)msg_cat_node_dec(&u.rr.items[i], &n);
+				(void)msg_cat_check_dec(&u.rr.items[i], &c);
+			}
+		}
 		break;
 	default:
 		if (m.type & PROTO_REPLY)
