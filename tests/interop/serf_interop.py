@@ -10,6 +10,9 @@ members and tags both ways, user events exactly once both ways, queries
 both ways (acks and responses), a tag update, a Go node's graceful leave
 seen as left, a Go node's crash seen as failed then force-left (Go sees
 the leave), our crash seen as failed by Go, and our leave seen as left.
+Then, with encryption, a real `serf agent` and `serf keys`: a new key
+installed, listed, made primary and the old one removed across both
+nodes (our answers to Serf's key queries), traffic still flowing.
 Every process is ours, bounded by -max-runtime, and killed by pid at the
 end. Prints "N passed, N failed"."""
 
@@ -27,7 +30,12 @@ LAST = int(BASE.rsplit(".", 1)[1])
 IP = {"goA": BASE, "lictor": "%s.%d" % (PREFIX, LAST + 1),
       "goB": "%s.%d" % (PREFIX, LAST + 2),
       "goC": "%s.%d" % (PREFIX, LAST + 3),
-      "lictor2": "%s.%d" % (PREFIX, LAST + 4)}
+      "lictor2": "%s.%d" % (PREFIX, LAST + 4),
+      "goK": "%s.%d" % (PREFIX, LAST + 5),
+      "lictorK": "%s.%d" % (PREFIX, LAST + 6)}
+RPC = "127.0.0.1:%d" % (17373 + LAST)
+K1 = "yXVVKeqDuG2qlFpGB9T9/Q2jw7EB/tjJ7WUmsPYELGk="
+K2 = "8W0G0T5nNjJn4NcSQ+FAWkGZrEL6M3x1DwT3pYmKqS0="
 PORT = 7946
 
 
@@ -280,6 +288,59 @@ def main():
             assert not any(go_member(e, "lictor", "member-failed")
                            for e in a.seen)
         check("we leave: Go sees left, not failed", we_leave)
+
+        serf = os.path.join(os.path.dirname(serfpeer), "serf")
+        if not os.path.exists(serf):
+            print("skip key rotation: no %s" % serf)
+        else:
+            def keys():
+                agent = subprocess.Popen(
+                    [serf, "agent", "-node", "goK", "-bind",
+                     "%s:%d" % (IP["goK"], PORT), "-rpc-addr", RPC,
+                     "-encrypt", K1, "-log-level", "warn"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                procs.append(type("P", (), {"kill": lambda self=None: (
+                    agent.kill(), agent.wait())})())
+                time.sleep(1.0)
+                usk = Proc("lictorK", [serf_node, "-name", "lictorK",
+                                       "-bind", IP["lictorK"], "-port",
+                                       str(PORT), "-encrypt", K1, "-join",
+                                       "%s:%d" % (IP["goK"], PORT),
+                                       "-max-runtime", "60"], False)
+                procs.append(usk)
+                usk.wait(lambda e: our_member(e, "goK", "member-join"), 15,
+                         "member-join goK (encrypted)")
+
+                def serf_cmd(*args):
+                    # Go's flag package stops at the first argument.
+                    r = subprocess.run([serf, args[0], "-rpc-addr", RPC] +
+                                       list(args[1:]),
+                                       capture_output=True, text=True,
+                                       timeout=30)
+                    return r.returncode, r.stdout + r.stderr
+                rc, out = serf_cmd("keys", "-install", K2)
+                assert rc == 0, out
+                rc, out = serf_cmd("keys", "-list")
+                assert rc == 0, out
+                lines = [l.split() for l in out.splitlines()]
+                assert [K1, "[2/2]"] in lines and [K2, "[2/2]"] in lines, out
+                rc, out = serf_cmd("keys", "-use", K2)
+                assert rc == 0, out
+                rc, out = serf_cmd("keys", "-remove", K1)
+                assert rc == 0, out
+                rc, out = serf_cmd("keys", "-list")
+                assert rc == 0 and K1 not in out, out
+                rc, out = serf_cmd("event", "rotated", "yes")
+                assert rc == 0, out
+                usk.wait(lambda e: e["ev"] == "user" and
+                         e["args"][:2] == ["rotated", "yes"], 15,
+                         "event under the new key")
+                rc, out = serf_cmd("members")
+                assert "lictorK" in out and "alive" in out, out
+                assert not any(our_member(e, "goK", "member-failed")
+                               for e in usk.seen)
+            check("key rotation with serf keys (install, list, use, "
+                  "remove)", keys)
     finally:
         for p in procs:
             p.kill()

@@ -5,7 +5,8 @@
  * put gossipd/serf and gossipd/core on the wire through proto's framing.
  *
  * Usage: serf_node -name N -bind IP -port P [-tags k=v,...] [-join H:P]
- *                  [-max-runtime SECONDS]
+ *                  [-encrypt BASE64KEY] [-max-runtime SECONDS]
+ * With -encrypt the keyring also answers Serf's key rotation queries.
  * Commands on stdin (one per line):
  *   event NAME [PAYLOAD] | query NAME [PAYLOAD] | members | tags k=v,...
  *   join H:P | leave | quit
@@ -48,6 +49,7 @@ static struct {
 	struct serf *sf;
 	int udp, tcp;
 	struct gw_sec sec;
+	struct gw_keyring kr;
 	struct job jobs[JOBS_MAX];
 	unsigned njobs;
 	uint64_t pending[64];
@@ -110,6 +112,42 @@ parse_tags(char *s, struct serf_tag *t, unsigned max)
 		n++;
 	}
 	return n;
+}
+
+static int
+b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Standard base64 with padding; returns the length or -1. */
+static int
+b64dec(const char *s, uint8_t *out, size_t max)
+{
+	size_t n = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	for (; *s && *s != '='; s++) {
+		int v = b64val((unsigned char)*s);
+
+		if (v < 0)
+			return -1;
+		acc = acc << 6 | (uint32_t)v;
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			if (n == max)
+				return -1;
+			out[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return (int)n;
 }
 
 /* ---- ops ---- */
@@ -241,6 +279,40 @@ o_qdone(void *arg, uint64_t qid)
 	(void)arg;
 	(void)qid;
 	printf("query-done\n");
+}
+
+/* memberlist's Keyring behind Serf's key queries. */
+static int
+o_keyring(void *arg, enum serf_key_op op, struct gw_bytes key,
+    struct serf_keys *out, const char **msg)
+{
+	int rc;
+
+	(void)arg;
+	if (g.kr.n == 0)
+		return -LE_UNSUPPORTED;
+	switch (op) {
+	case SERF_KEY_INSTALL:
+		if ((rc = gw_keyring_add(&g.kr, key.p, key.len)) == -LE_INVAL)
+			*msg = "key size must be 16, 24 or 32 bytes";
+		return rc;
+	case SERF_KEY_USE:
+		if ((rc = gw_keyring_use(&g.kr, key.p, key.len)) != 0)
+			*msg = "Requested key is not in the keyring";
+		return rc;
+	case SERF_KEY_REMOVE:
+		rc = gw_keyring_remove(&g.kr, key.p, key.len);
+		if (rc == -LE_STATE)
+			*msg = "Removing the primary key is not allowed";
+		return rc == -LE_NOTFOUND ? 0 : rc;
+	case SERF_KEY_LIST:
+		out->n = g.kr.n;
+		for (unsigned i = 0; i < g.kr.n && i < SERF_KEYS_MAX; i++)
+			out->key[i] = (struct gw_bytes){ g.kr.key[i],
+			    g.kr.len[i] };
+		return 0;
+	}
+	return -LE_INVAL;
 }
 
 static void
@@ -514,7 +586,7 @@ main(int argc, char **argv)
 		.push_pull = o_push_pull, .log = o_log,
 		.member_event = o_member, .user_event = o_user,
 		.query = o_query, .query_ack = o_ack, .query_response = o_resp,
-		.query_done = o_qdone, .done = o_done,
+		.query_done = o_qdone, .done = o_done, .keyring = o_keyring,
 	};
 	const char *bind_ip = "127.0.0.1", *join = NULL;
 	char *tags = NULL;
@@ -540,6 +612,16 @@ main(int argc, char **argv)
 			join = argv[i + 1];
 		else if (strcmp(argv[i], "-max-runtime") == 0)
 			max_runtime = atof(argv[i + 1]);
+		else if (strcmp(argv[i], "-encrypt") == 0) {
+			uint8_t k[64];
+			int n = b64dec(argv[i + 1], k, sizeof(k));
+
+			if (n < 0 || gw_keyring_add(&g.kr, k, (size_t)n) != 0) {
+				fprintf(stderr, "serf_node: bad key\n");
+				return 1;
+			}
+			g.sec.kr = &g.kr;
+		}
 	}
 	srandom((unsigned)now_us() ^ (unsigned)getpid());
 	setvbuf(stdout, NULL, _IOLBF, 0);
