@@ -87,6 +87,18 @@ HEADER = "Node\x1fAddress\x1fStatus\x1fType\x1fBuild\x1fProtocol\x1fDC" \
 STATUS = {0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
 
 
+def require_running(*agents):
+    """Inside a poll: an agent that exited fails the test at once, and
+    says how (a poll against it would only time out)."""
+    for a in agents:
+        if not a.running():
+            raise AssertionError("agent %s exited (code %r) during the "
+                                 "test:\n%s" % (a.name, a.exit_code if
+                                                a.proc is None else
+                                                a.proc.returncode,
+                                                a.log_tail(40)))
+
+
 def api_members(a, wan=False):
     r = a.get("/v1/agent/members" + ("?wan=1" if wan else ""))
     assert r.status == 200, r
@@ -140,6 +152,7 @@ def pool(module_agent_factory):
     names = {a.name for a in everyone}
 
     def all_alive():
+        require_running(*everyone)
         for a in everyone:
             st = {m["Name"]: m["Status"] for m in api_members(a)}
             if set(st) != names or set(st.values()) != {1}:
@@ -339,6 +352,7 @@ def events_named(a, name):
 
 def wait_event(agents, name, eid):
     def seen():
+        require_running(*agents)
         got = []
         for a in agents:
             evs = [e for e in events_named(a, name) if e["ID"] == eid]
@@ -399,6 +413,7 @@ def test_force_leave(pool):
     c2.crash()
 
     def failed_on(a):
+        require_running(srv, c1)
         r = cli(a, "members", "-status=failed")
         if r.returncode != 0:
             return None
@@ -410,6 +425,7 @@ def test_force_leave(pool):
     ok(cli(srv, "force-leave", c2.name), "")
 
     def left_on(a):
+        require_running(srv, c1)
         r = cli(a, "members", "-status=^left$")
         if r.returncode != 0:
             return None
