@@ -42,12 +42,18 @@ struct lclock {
 	uint64_t v;
 };
 static inline uint64_t lc_time(const struct lclock *c) { return c->v; }
-static inline uint64_t lc_inc(struct lclock *c) { return ++c->v; }
+static inline uint64_t
+lc_inc(struct lclock *c)
+{
+	return c->v == UINT64_MAX ? c->v : ++c->v;
+}
+/* Go's Witness wraps to 0 past the top (a hostile time resets the
+ * clock); we stay at the top instead. */
 static inline void
 lc_witness(struct lclock *c, uint64_t v)
 {
 	if (v >= c->v)
-		c->v = v + 1;
+		c->v = v == UINT64_MAX ? v : v + 1;
 }
 
 /* members.c: one member as Serf keeps it. */

@@ -1484,6 +1484,134 @@ test_key_queries(void **state)
 	harness_free(h);
 }
 
+static void
+inject_raw(struct harness *h, int to, int from, const uint8_t *p, size_t len)
+{
+	struct gw_msg um;
+
+	memset(&um, 0, sizeof(um));
+	um.type = GW_USER;
+	um.u.user.p = p;
+	um.u.user.len = len;
+	assert_int_equal(ssim_inject(h->sim, to, from, &um), 0);
+}
+
+static void
+inject_serf(struct harness *h, int to, int from, const struct gs_msg *m)
+{
+	struct gw_buf b = { 0 };
+
+	assert_int_equal(gs_encode(&b, m), 0);
+	inject_raw(h, to, from, b.p, b.len);
+	gw_buf_free(&b);
+}
+
+/* What a confused or hostile peer may send: garbage, filters nobody
+ * knows, a relay of something that is not a response, a leave about a
+ * live node (it refutes), a time at the top of the clock. Nothing
+ * crashes, nothing is delivered that should not be, the cluster stays
+ * whole. */
+static void
+test_hostile_input(void **state)
+{
+	struct harness *h = cluster(26, 4, NULL);
+	static const uint8_t garbage[] = { GS_QUERY, 0x85, 0xa1, 'x' };
+	static const uint8_t odd_filter[] = { 9, 0x90 };
+	static const uint8_t ip[4] = { 10, 1, 0, 3 };
+	struct serf_stats st, st2;
+	struct serf_member m;
+	struct gs_msg g;
+	uint64_t lt;
+
+	(void)state;
+	serf_stats(h->nd[1].sf, &st);
+	inject_raw(h, 1, 0, garbage, sizeof(garbage));
+	serf_stats(h->nd[1].sf, &st2);
+	assert_int_equal(st2.msgs_bad, st.msgs_bad + 1);
+	/* A query with a filter type nobody knows: not for anyone. */
+	memset(&g, 0, sizeof(g));
+	g.type = GS_QUERY;
+	g.u.query.ltime = st2.query_time;
+	g.u.query.id = 7;
+	g.u.query.addr = (struct gw_bytes){ ip, 4 };
+	g.u.query.port = 7946;
+	g.u.query.source_node = B("n0003");
+	g.u.query.n_filters = 1;
+	g.u.query.filters[0] = (struct gw_bytes){ odd_filter,
+	    sizeof(odd_filter) };
+	g.u.query.timeout_ns = 1000000000;
+	g.u.query.name = B("q");
+	h->respond = true;
+	inject_serf(h, 1, 0, &g);
+	run_for(h, 2000);
+	for (int o = 0; o < h->n; o++)
+		assert_int_equal(h->nd[o].n_queries, 0);
+	/* A tag filter whose regex does not compile: not for anyone. */
+	{
+		struct gs_filter f;
+		struct gw_buf fb = { 0 };
+
+		memset(&f, 0, sizeof(f));
+		f.type = GS_FILTER_TAG;
+		f.tag = B("role");
+		f.expr = B("(web");
+		assert_int_equal(gs_filter_encode(&fb, &f), 0);
+		g.u.query.id = 8;
+		g.u.query.filters[0] = (struct gw_bytes){ fb.p, fb.len };
+		inject_serf(h, 2, 0, &g);
+		gw_buf_free(&fb);
+	}
+	run_for(h, 2000);
+	for (int o = 0; o < h->n; o++)
+		assert_int_equal(h->nd[o].n_queries, 0);
+	/* A relay of a join intent is refused, not forwarded. */
+	{
+		struct gw_buf inner = { 0 };
+		struct gs_msg j;
+
+		memset(&j, 0, sizeof(j));
+		j.type = GS_JOIN;
+		j.u.join.ltime = 1;
+		j.u.join.node = B("n0000");
+		assert_int_equal(gs_encode(&inner, &j), 0);
+		memset(&g, 0, sizeof(g));
+		g.type = GS_RELAY;
+		g.u.relay.dest_ip = (struct gw_bytes){ ip, 4 };
+		g.u.relay.dest_port = 7946;
+		g.u.relay.dest_name = B("n0003");
+		g.u.relay.inner = (struct gw_bytes){ inner.p, inner.len };
+		serf_stats(h->nd[1].sf, &st);
+		inject_serf(h, 1, 0, &g);
+		serf_stats(h->nd[1].sf, &st2);
+		assert_int_equal(st2.relays, st.relays);
+		assert_int_equal(st2.msgs_bad, st.msgs_bad + 1);
+		gw_buf_free(&inner);
+	}
+	/* A leave intent about n0002, alive: it hears it and refutes with
+	 * a newer join intent; nobody ever sees it leave or fail. */
+	serf_stats(h->nd[0].sf, &st);
+	inject_intent(h, 0, 1, GS_LEAVE, st.member_time + 10, "n0002");
+	assert_int_equal(status_of(h, 0, 2), SERF_LEAVING);
+	run_until(h, table_alive, NULL, 10000, "leave intent refuted");
+	assert_int_equal(serf_member(h->nd[3].sf, B("n0002"), &m), 0);
+	assert_true(m.status_ltime > st.member_time + 10);
+	/* The top of the clock: the event clock stays there, no wrap. */
+	inject_event(h, 3, 0, UINT64_MAX, "top", "x");
+	serf_stats(h->nd[3].sf, &st);
+	assert_true(st.event_time == UINT64_MAX);
+	assert_int_equal(serf_user_event(h->nd[3].sf, B("after"), B("y"),
+	    false, &lt), 0);
+	serf_stats(h->nd[3].sf, &st);
+	assert_true(lt == UINT64_MAX && st.event_time == UINT64_MAX);
+	run_for(h, 5000);
+	for (int o = 0; o < h->n; o++) {
+		assert_int_equal(h->nd[o].n_failed[2], 0);
+		assert_int_equal(h->nd[o].n_leave[2], 0);
+	}
+	run_until(h, converged, NULL, 10000, "still whole");
+	harness_free(h);
+}
+
 /* ---- snapshot ---- */
 
 static char tmpdir[200];
@@ -1747,6 +1875,7 @@ main(void)
 		cmocka_unit_test(test_join_outcomes),
 		cmocka_unit_test(test_queue_prune),
 		cmocka_unit_test(test_key_queries),
+		cmocka_unit_test(test_hostile_input),
 		cmocka_unit_test(test_hundred),
 		cmocka_unit_test(test_snapshot_file),
 		cmocka_unit_test(test_snapshot_rejoin),
