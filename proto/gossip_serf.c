@@ -758,7 +758,7 @@ gs_key_response_decode(struct gw_bytes payload, struct gs_key_response *r,
 	return 0;
 }
 
-/* --- tags (§10.2) --------------------------------------------------------- */
+/* --- tags (§10.2) -------------------------------------------------------- */
 
 #define TAG_MAGIC 0xFF
 
