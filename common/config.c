@@ -764,6 +764,19 @@ dev_adjust(struct lictor_config *c, const bool *set)
 	}
 }
 
+/* Consul's mode-dependent leave defaults: a client leaves on SIGTERM and
+ * on SIGINT; a server does neither (its departure would shrink the Raft
+ * quorum's count of voters only through an explicit leave). */
+static void
+leave_adjust(struct lictor_config *c, const bool *set)
+{
+	if (!given(set, offsetof(struct lictor_config, leave_on_terminate)))
+		c->leave_on_terminate = !c->server;
+	if (!given(set, offsetof(struct lictor_config,
+	    skip_leave_on_interrupt)))
+		c->skip_leave_on_interrupt = c->server;
+}
+
 int
 config_from_args(struct lictor_config *c, int argc, char **argv,
     struct lerr *e)
@@ -796,6 +809,7 @@ config_from_args(struct lictor_config *c, int argc, char **argv,
 	if ((rv = apply_flags(c, fs, set, e)) != 0)
 		goto out;
 	dev_adjust(c, set);
+	leave_adjust(c, set);
 	if (c->bootstrap_expect == 1) {
 		log_warnx("BootstrapExpect is set to 1; this is the same as "
 		    "Bootstrap mode.");

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define TICK_MS 250
-#define STOP_LEAVE_MAX_MS 5000
+#define STOP_LEAVE_MAX_MS 4000	/* init kills a child 5 s after SIGTERM */
 
 static void
 gossipd_stats(void *arg, struct sbuf *out)

@@ -691,6 +691,32 @@ test_dev(void **state)
 	assert_true(c->server);
 }
 
+/* Consul's leave defaults depend on the mode; a source still wins. */
+static void
+test_leave_defaults(void **state)
+{
+	struct lictor_config *c = *state;
+	struct lerr e;
+
+	assert_int_equal(args(c, &e, "-server", "-bootstrap", "-data-dir",
+	    "/tmp/x", NULL), 0);
+	assert_false(c->leave_on_terminate);
+	assert_true(c->skip_leave_on_interrupt);
+	assert_int_equal(args(c, &e, "-data-dir", "/tmp/x", NULL), 0);
+	assert_true(c->leave_on_terminate);
+	assert_false(c->skip_leave_on_interrupt);
+	assert_int_equal(args(c, &e, "-server", "-bootstrap", "-data-dir",
+	    "/tmp/x", "-config-file", put("leave.json",
+	    "{\"leave_on_terminate\": true, "
+	    "\"skip_leave_on_interrupt\": false}"), NULL), 0);
+	assert_true(c->leave_on_terminate);
+	assert_false(c->skip_leave_on_interrupt);
+	assert_int_equal(args(c, &e, "-data-dir", "/tmp/x", "-config-file",
+	    put("leave2.yaml", "leave_on_terminate: false\n"), NULL), 0);
+	assert_false(c->leave_on_terminate);
+	assert_false(c->skip_leave_on_interrupt);
+}
+
 static void
 test_from_args_errors(void **state)
 {
@@ -1037,6 +1063,7 @@ main(void)
 		T(test_dir_order),
 		T(test_from_args_order),
 		T(test_dev),
+		T(test_leave_defaults),
 		T(test_from_args_errors),
 		T(test_validate),
 		T(test_write_roundtrip),
