@@ -216,8 +216,12 @@ force_leave_request(struct gossipd *d, struct ipc_req *r)
 	    (const uint8_t *)q.node, q.node_len }, q.prune, ++p->next_token);
 	pool_rearm(p);
 	if (rv == -LE_NOTFOUND) {
-		serve_reply(r, MSG_GOSSIP_FORCE_LEAVE, 404, "agent: No node "
-		    "found with name", 0, NULL);
+		char text[GOSSIP_NAME_MAX + 64];
+
+		/* Consul answers this with a 500 and its text. */
+		snprintf(text, sizeof(text), "agent: No node found with name "
+		    "'%.*s'", (int)q.node_len, q.node);
+		serve_reply(r, MSG_GOSSIP_FORCE_LEAVE, 500, text, 0, NULL);
 		return;
 	}
 	if (rv != 0) {
