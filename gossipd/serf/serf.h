@@ -61,7 +61,17 @@
  * does none in the library; the daemon may batch). The key rotation
  * queries (_serf_install-key, use-key, remove-key, list-keys) are
  * answered through ops->keyring when the daemon sets it, and left
- * unanswered (counted) otherwise. */
+ * unanswered (counted) otherwise.
+ *
+ * DIFFERENT FROM SERF ON PURPOSE: relays forward only query responses
+ * (Go forwards any message: a reflector); Lamport clocks stop at the top
+ * instead of wrapping to 0; at most 4096 delivered queries await an
+ * answer (the oldest handle goes first); a prune of a leaving member is
+ * deferred by BroadcastTimeout + LeavePropagateDelay instead of sleeping
+ * with the member lock held (a member back alive by then stays); serf_join
+ * runs one join at a time (-LE_STATE, where Go's joinLock would block);
+ * the snapshot file is created 0600 (Go: 0644) and flushed every 500 ms
+ * even without new lines. */
 #ifndef LICTOR_SERF_H
 #define LICTOR_SERF_H
 
@@ -325,7 +335,8 @@ int serf_set_tags(struct serf *sf, const struct serf_tag *tags, unsigned n,
     uint64_t token);
 
 /* Serf's UserEvent: name + payload <= user_event_size_limit and the
- * encoded message too, else -LE_TOOBIG. Delivered locally at once
+ * encoded message too, else -LE_TOOBIG; -LE_STATE unless started and
+ * alive (not leaving or left). Delivered locally at once
  * (ops->user_event) and gossiped. *ltime (may be NULL): its time. */
 int serf_user_event(struct serf *sf, struct gw_bytes name,
     struct gw_bytes payload, bool coalesce, uint64_t *ltime);
