@@ -439,7 +439,17 @@ l_boot(void *arg, int i, const struct swim_config *cfg,
 	n->i = i;
 	n->sim = *ops;
 	n->sim_arg = ops_arg;
+	/* What a life saw: a restarted node starts over (its Serf does). */
 	memset(n->status, -1, sizeof(n->status));
+	memset(n->n_join, 0, sizeof(n->n_join));
+	memset(n->n_leave, 0, sizeof(n->n_leave));
+	memset(n->n_failed, 0, sizeof(n->n_failed));
+	memset(n->n_update, 0, sizeof(n->n_update));
+	memset(n->n_reap, 0, sizeof(n->n_reap));
+	n->n_ev = 0;
+	n->n_queries = 0;
+	n->n_pending = 0;
+	memset(n->done_count, 0, sizeof(n->done_count));
 	c.swim = *cfg;
 	c.name = self->name;
 	c.addr = self->addr;
@@ -1837,6 +1847,108 @@ test_hundred(void **state)
 	harness_free(h);
 }
 
+/* Up nodes see up nodes alive; down ones failed, left or forgotten. */
+static bool
+settled(struct harness *h, void *arg)
+{
+	(void)arg;
+	for (int o = 0; o < h->n; o++) {
+		if (!ssim_up(h->sim, o))
+			continue;
+		for (int j = 0; j < h->n; j++) {
+			int st = status_of(h, o, j);
+
+			if (ssim_up(h->sim, j) ? st != SERF_ALIVE :
+			    st == SERF_ALIVE || st == SERF_LEAVING)
+				return false;
+		}
+	}
+	return true;
+}
+
+static void
+tune_churn(struct ssim_opts *o, struct serf_config *c)
+{
+	o->net.drop_pm = 50;
+	o->net.dup_pm = 20;
+	c->reconnect_interval_ms = 10000;
+}
+
+/* Churn: crashes, restarts, graceful leaves, a partition, events fired
+ * throughout, under loss and duplicates; then quiet. Nothing breaks
+ * (ASan watches), no event is delivered twice within one life of a node,
+ * and the views settle: up nodes alive everywhere, the rest failed, left
+ * or forgotten. */
+static void
+test_churn(void **state)
+{
+	static const uint64_t seeds[] = { 31, 32, 33 };
+
+	(void)state;
+	for (size_t s_i = 0; s_i < sizeof(seeds) / sizeof(seeds[0]); s_i++) {
+		struct harness *h = cluster(seeds[s_i], 8, tune_churn);
+		uint64_t x = seeds[s_i];
+		int groups[8] = { 0, 0, 0, 0, 1, 1, 1, 1 };
+		char pl[16];
+
+		for (int step = 0; step < 60; step++) {
+			int i;
+
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			i = 1 + (int)((x >> 33) % 7);	/* n0000 stays up */
+			switch ((x >> 40) % 8) {
+			case 0:
+				ssim_crash(h->sim, i);
+				break;
+			case 1:
+				if (!ssim_up(h->sim, i))
+					assert_int_equal(ssim_restart(h->sim, i),
+					    0);
+				break;
+			case 2:
+				if (ssim_up(h->sim, i) &&
+				    serf_state(h->nd[i].sf) == SERF_ALIVE)
+					assert_int_equal(ssim_leave(h->sim, i,
+					    0), 0);
+				break;
+			case 3:
+				if (step == 20)
+					ssim_partition(h->sim, groups);
+				if (step == 30)
+					ssim_heal(h->sim);
+				break;
+			default:
+				if (ssim_up(h->sim, i) &&
+				    serf_state(h->nd[i].sf) == SERF_ALIVE) {
+					snprintf(pl, sizeof(pl), "s%d", step);
+					assert_int_equal(serf_user_event(
+					    h->nd[i].sf, B("churn"), B(pl),
+					    false, NULL), 0);
+					ssim_resched(h->sim, i);
+				}
+				break;
+			}
+			run_for(h, 2000);
+		}
+		ssim_heal(h->sim);
+		/* Nodes that left stay down; the rest come back. */
+		for (int i = 0; i < h->n; i++) {
+			if (ssim_up(h->sim, i) &&
+			    serf_state(h->nd[i].sf) != SERF_ALIVE)
+				ssim_crash(h->sim, i);
+		}
+		run_until(h, settled, NULL, 240000, "settled after churn");
+		for (int o = 0; o < h->n; o++)
+			for (unsigned k = 0; k < h->nd[o].n_ev; k++)
+				if (h->nd[o].ev[k].count != 1)
+					fail_msg("seed %llu: n%04d got %s %u "
+					    "times", (unsigned long long)seeds[s_i],
+					    o, h->nd[o].ev[k].payload,
+					    h->nd[o].ev[k].count);
+		harness_free(h);
+	}
+}
+
 /* The same seed gives the same run. */
 static void
 test_deterministic(void **state)
@@ -1876,6 +1988,7 @@ main(void)
 		cmocka_unit_test(test_queue_prune),
 		cmocka_unit_test(test_key_queries),
 		cmocka_unit_test(test_hostile_input),
+		cmocka_unit_test(test_churn),
 		cmocka_unit_test(test_hundred),
 		cmocka_unit_test(test_snapshot_file),
 		cmocka_unit_test(test_snapshot_rejoin),
