@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gossip_ipc.h"
 #include "proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -34,6 +35,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct msg_cat_read cr;
 		struct msg_cat_register creg;
 		struct msg_cat_deregister cdr;
+		struct msg_gossip_members gm;
+		struct msg_gossip_members_reply gmr;
+		struct msg_gossip_join gj;
+		struct msg_gossip_reply gr;
+		struct msg_gossip_force_leave gf;
+		struct msg_gossip_event ge;
+		struct msg_gossip_event_list gel;
+		struct msg_gossip_event_list_reply gelr;
 	} u;
 
 	if (proto_decode(data, size, &m, &e) != 0)
@@ -148,6 +157,53 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 				(void)msg_cat_node_dec(&u.rr.items[i], &n);
 				(void)msg_cat_check_dec(&u.rr.items[i], &c);
+			}
+		}
+		break;
+	case MSG_GOSSIP_MEMBERS:
+		(void)msg_gossip_members_dec(&m, &u.gm, &e);
+		break;
+	case MSG_GOSSIP_MEMBERS | PROTO_REPLY:
+		if (msg_gossip_members_reply_dec(&m, &u.gmr, &e) == 0) {
+			for (uint32_t i = 0; i < u.gmr.n_members; i++) {
+				struct msg_gossip_member mb;
+				const char *k, *v;
+				size_t kl, vl;
+
+				if (msg_gossip_member_dec(&u.gmr.members[i],
+				    &mb) != 0)
+					continue;
+				for (uint32_t t = 0; t < mb.n_tags; t++)
+					msg_gossip_member_tag(&mb, t, &k, &kl,
+					    &v, &vl);
+			}
+		}
+		break;
+	case MSG_GOSSIP_JOIN:
+		(void)msg_gossip_join_dec(&m, &u.gj, &e);
+		break;
+	case MSG_GOSSIP_JOIN | PROTO_REPLY:
+	case MSG_GOSSIP_LEAVE | PROTO_REPLY:
+	case MSG_GOSSIP_FORCE_LEAVE | PROTO_REPLY:
+	case MSG_GOSSIP_EVENT_FIRE | PROTO_REPLY:
+		(void)msg_gossip_reply_dec(&m, &u.gr, &e);
+		break;
+	case MSG_GOSSIP_FORCE_LEAVE:
+		(void)msg_gossip_force_leave_dec(&m, &u.gf, &e);
+		break;
+	case MSG_GOSSIP_EVENT_FIRE:
+		(void)msg_gossip_event_fire_dec(&m, &u.ge, &e);
+		break;
+	case MSG_GOSSIP_EVENT_LIST:
+		(void)msg_gossip_event_list_dec(&m, &u.gel, &e);
+		break;
+	case MSG_GOSSIP_EVENT_LIST | PROTO_REPLY:
+		if (msg_gossip_event_list_reply_dec(&m, &u.gelr, &e) == 0) {
+			for (uint32_t i = 0; i < u.gelr.n_events; i++) {
+				struct msg_gossip_event ev;
+
+				(void)msg_gossip_event_dec(&u.gelr.events[i],
+				    &ev);
 			}
 		}
 		break;
