@@ -1847,6 +1847,46 @@ test_hundred(void **state)
 	harness_free(h);
 }
 
+/* Serf's Join(ignoreOld): events from before the join are not delivered
+ * to the joiner; without it the push/pull's ring brings them. */
+static void
+test_join_ignore_old(void **state)
+{
+	struct harness *h = cluster(27, 4, NULL);
+	struct swim_addr a = ssim_addr(h->sim, 0);
+	int j = 3;
+
+	(void)state;
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(serf_user_event(h->nd[1].sf, B("old"),
+		    B(k == 0 ? "a" : k == 1 ? "b" : "c"), false, NULL), 0);
+		ssim_resched(h->sim, 1);
+		run_for(h, 200);
+	}
+	run_for(h, 3000);
+	assert_int_equal(h->nd[j].n_ev, 3);
+	for (int pass = 0; pass < 2; pass++) {
+		bool ignore = pass == 0;
+
+		ssim_crash(h->sim, j);
+		run_for(h, 1000);
+		h->nd[j].no_join = true;
+		assert_int_equal(ssim_restart(h->sim, j), 0);
+		assert_int_equal(serf_join(h->nd[j].sf, &a, 1, ignore, 1), 0);
+		ssim_resched(h->sim, j);
+		run_until(h, sees_all, &j, 20000, "rejoined");
+		run_for(h, 35000);	/* a periodic push/pull too */
+		assert_int_equal(h->nd[j].n_ev, ignore ? 0 : 3);
+	}
+	/* New events reach it either way. */
+	assert_int_equal(serf_user_event(h->nd[2].sf, B("new"), B("d"), false,
+	    NULL), 0);
+	ssim_resched(h->sim, 2);
+	run_for(h, 3000);
+	assert_int_equal(h->nd[j].n_ev, 4);
+	harness_free(h);
+}
+
 /* Up nodes see up nodes alive; down ones failed, left or forgotten. */
 static bool
 settled(struct harness *h, void *arg)
@@ -1989,6 +2029,7 @@ main(void)
 		cmocka_unit_test(test_key_queries),
 		cmocka_unit_test(test_hostile_input),
 		cmocka_unit_test(test_churn),
+		cmocka_unit_test(test_join_ignore_old),
 		cmocka_unit_test(test_hundred),
 		cmocka_unit_test(test_snapshot_file),
 		cmocka_unit_test(test_snapshot_rejoin),
