@@ -80,6 +80,7 @@ struct pool {
 	struct serf *serf;
 	struct swim *swim;		/* serf's */
 	struct gw_keyring kr;
+	char keyring_path[4200];	/* "" in dev mode */
 	struct gw_sec sec;
 	struct loop_timer *timer;
 	uint32_t tcp_timeout_ms;

@@ -16,6 +16,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #define CONSUL_DEAD_RECLAIM_MS 30000
 #define CONSUL_LEAVE_PROPAGATE_MS 3000
@@ -440,28 +443,160 @@ pool_members_each(struct pool *p,
 	(void)serf_members_each(p->serf, fn, arg);
 }
 
-/* ---- opening ---- */
+/* ---- the keyring ---- */
+
+/* Consul keeps each pool's keyring in <data_dir>/serf/local.keyring
+ * (remote.keyring for the WAN): a JSON array of base64 keys, primary
+ * first. Written when -encrypt first gives a key and after every
+ * rotation; once it exists it wins over -encrypt, as in Consul. */
+static int
+keyring_save(struct pool *p)
+{
+	char tmp[sizeof(p->keyring_path) + 8];
+	json_t *a;
+	FILE *f;
+	int rv = -LE_IO;
+
+	if (p->keyring_path[0] == '\0')
+		return 0;
+	if ((a = json_array()) == NULL)
+		return -LE_NOMEM;
+	for (unsigned i = 0; i < p->kr.n; i++) {
+		char b[b64_encoded_len(32) + 1];
+
+		b64_encode(p->kr.key[i], p->kr.len[i], b);
+		json_array_append_new(a, json_string(b));
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p->keyring_path);
+	if ((f = fopen(tmp, "w")) != NULL) {
+		(void)fchmod(fileno(f), 0600);
+		if (json_dumpf(a, f, JSON_COMPACT) == 0 && fflush(f) == 0 &&
+		    fsync(fileno(f)) == 0)
+			rv = 0;
+		if (fclose(f) != 0)
+			rv = -LE_IO;
+		if (rv == 0 && rename(tmp, p->keyring_path) != 0)
+			rv = -LE_IO;
+	}
+	json_decref(a);
+	if (rv != 0)
+		log_warnx("gossip %s: cannot write %s", p->label_name,
+		    p->keyring_path);
+	return rv;
+}
+
+static int
+key_decode(const char *k, uint8_t key[64], size_t *len, struct lerr *e,
+    const char *what)
+{
+	if (strlen(k) > 64 || b64_decode(k, strlen(k), key, len) != 0)
+		return lerr_set(e, LE_CONFIG, "%s: the key is not valid "
+		    "base64", what);
+	if (*len != 16 && *len != 24 && *len != 32)
+		return lerr_set(e, LE_CONFIG, "%s: the key must be 16, 24 or "
+		    "32 bytes (it is %zu)", what, *len);
+	return 0;
+}
 
 static int
 keyring_load(struct pool *p, struct lerr *e)
 {
-	const char *k = p->d->cfg.encrypt;
+	const struct lictor_config *c = &p->d->cfg;
+	const char *k = c->encrypt;
 	uint8_t key[64];
 	size_t len = 0;
+	json_t *a, *v;
+	json_error_t je;
+	size_t i;
+	int rv;
 
 	memset(&p->kr, 0, sizeof(p->kr));
+	if (c->data_dir != NULL && !c->dev)
+		snprintf(p->keyring_path, sizeof(p->keyring_path),
+		    "%s/serf/%s", c->data_dir, p->which == POOL_LAN ?
+		    "local.keyring" : "remote.keyring");
+	if (p->keyring_path[0] != '\0' &&
+	    access(p->keyring_path, F_OK) == 0) {
+		if ((a = json_load_file(p->keyring_path, 0, &je)) == NULL ||
+		    !json_is_array(a) || json_array_size(a) == 0) {
+			json_decref(a);
+			return lerr_set(e, LE_CONFIG, "%s: not a JSON array of "
+			    "keys (%s)", p->keyring_path, je.text);
+		}
+		json_array_foreach(a, i, v) {
+			if (!json_is_string(v) || (rv = key_decode(
+			    json_string_value(v), key, &len, e,
+			    p->keyring_path)) != 0 ||
+			    gw_keyring_add(&p->kr, key, len) != 0) {
+				json_decref(a);
+				return json_is_string(v) ? lerr_set(e,
+				    LE_CONFIG, "%s: key %zu unusable",
+				    p->keyring_path, i) : lerr_set(e,
+				    LE_CONFIG, "%s: key %zu is not a string",
+				    p->keyring_path, i);
+			}
+		}
+		json_decref(a);
+		if (k != NULL && *k != '\0')
+			log_info("gossip %s: loaded the keyring from %s; "
+			    "ignoring -encrypt", p->label_name,
+			    p->keyring_path);
+		return 0;
+	}
 	if (k == NULL || *k == '\0')
 		return 0;
-	if (strlen(k) > 64 || b64_decode(k, strlen(k), key, &len) != 0)
-		return lerr_set(e, LE_CONFIG, "encrypt: the key is not valid "
-		    "base64");
-	if (len != 16 && len != 24 && len != 32)
-		return lerr_set(e, LE_CONFIG, "encrypt: the key must be 16, 24 "
-		    "or 32 bytes (it is %zu)", len);
+	if ((rv = key_decode(k, key, &len, e, "encrypt")) != 0)
+		return rv;
 	if (gw_keyring_add(&p->kr, key, len) != 0)
 		return lerr_set(e, LE_CONFIG, "encrypt: cannot use the key");
 	return 0;
 }
+
+/* Serf's key rotation queries (`consul keyring`, `serf keys`). */
+static int
+on_keyring(void *arg, enum serf_key_op op, struct gw_bytes key,
+    struct serf_keys *out, const char **msg)
+{
+	struct pool *p = arg;
+	int rc;
+
+	if (p->kr.n == 0)
+		return -LE_UNSUPPORTED;
+	switch (op) {
+	case SERF_KEY_INSTALL:
+		if ((rc = gw_keyring_add(&p->kr, key.p, key.len)) == -LE_INVAL)
+			*msg = "key size must be 16, 24 or 32 bytes";
+		break;
+	case SERF_KEY_USE:
+		if ((rc = gw_keyring_use(&p->kr, key.p, key.len)) != 0)
+			*msg = "Requested key is not in the keyring";
+		break;
+	case SERF_KEY_REMOVE:
+		rc = gw_keyring_remove(&p->kr, key.p, key.len);
+		if (rc == -LE_STATE)
+			*msg = "Removing the primary key is not allowed";
+		if (rc == -LE_NOTFOUND)
+			rc = 0;
+		break;
+	case SERF_KEY_LIST:
+		out->n = p->kr.n < SERF_KEYS_MAX ? p->kr.n : SERF_KEYS_MAX;
+		for (unsigned i = 0; i < out->n; i++)
+			out->key[i] = (struct gw_bytes){ p->kr.key[i],
+			    p->kr.len[i] };
+		return 0;
+	default:
+		return -LE_INVAL;
+	}
+	if (rc == 0) {
+		log_info("gossip %s: keyring %s", p->label_name,
+		    op == SERF_KEY_INSTALL ? "key installed" :
+		    op == SERF_KEY_USE ? "primary key changed" : "key removed");
+		(void)keyring_save(p);
+	}
+	return rc;
+}
+
+/* ---- opening ---- */
 
 static void
 apply_tuning(struct swim_config *s, int64_t nodes, int64_t interval,
@@ -514,6 +649,7 @@ static const struct serf_ops pool_serf_ops = {
 	.merge_check = on_merge_check,
 	.member_event = on_member,
 	.user_event = on_user_event,
+	.keyring = on_keyring,
 	.done = on_done,
 };
 
@@ -536,8 +672,16 @@ pool_open(struct gossipd *d, int which, struct lerr *e)
 	else
 		snprintf(p->name, sizeof(p->name), "%s.%s", c->node_name,
 		    c->datacenter);
+	if (c->data_dir != NULL && !c->dev) {
+		snprintf(dir, sizeof(dir), "%s/serf", c->data_dir);
+		if (mkdir_p(dir, 0700) != 0)
+			return lerr_set(e, LE_IO, "cannot create %s", dir);
+	}
 	if ((rv = keyring_load(p, e)) != 0)
 		return rv;
+	if (p->kr.n > 0 && p->keyring_path[0] != '\0' &&
+	    access(p->keyring_path, F_OK) != 0 && keyring_save(p) != 0)
+		return lerr_set(e, LE_IO, "cannot write %s", p->keyring_path);
 	p->sec.kr = &p->kr;
 	p->sec.verify_incoming = c->encrypt_verify_incoming;
 	p->sec.verify_outgoing = c->encrypt_verify_outgoing;
@@ -584,9 +728,6 @@ pool_open(struct gossipd *d, int which, struct lerr *e)
 	sc.tags = tags.t;
 	sc.n_tags = tags.n;
 	if (c->data_dir != NULL && !c->dev) {
-		snprintf(dir, sizeof(dir), "%s/serf", c->data_dir);
-		if (mkdir_p(dir, 0700) != 0)
-			return lerr_set(e, LE_IO, "cannot create %s", dir);
 		snprintf(snap, sizeof(snap), "%s/%s", dir, which == POOL_LAN ?
 		    "local.snapshot" : "remote.snapshot");
 		sc.snapshot_path = snap;

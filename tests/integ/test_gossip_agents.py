@@ -363,3 +363,15 @@ def test_encryption_same_key_joins_wrong_key_does_not(agent_factory):
     assert set(statuses(d)) == {"e4"}
     st = a.ctl_stats("gossipd")
     assert st["lan.packets_decrypt_failed"] + st["lan.streams_bad"] >= 1, st
+    # The keyring is kept in the data dir, as Consul's: once written it
+    # wins over -encrypt, so a restart with another key still talks to
+    # the pool.
+    with open(os.path.join(a.data_dir, "serf", "local.keyring")) as f:
+        assert json.load(f) == [key]
+    a.stop()
+    a.extra_args = ["-encrypt", other]
+    a.start()
+    assert "ignoring -encrypt" in a.log_text()
+    H.poll("e1 back in the encrypted pool",
+           lambda: statuses(b).get("e1") == 1 and
+           statuses(a).get("e2") == 1, 30.0 * S)
