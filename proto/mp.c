@@ -123,6 +123,12 @@ mpw_raw(struct mpw *w, const void *p, size_t len)
 		MPW_CHECK(w, w->pk.callback(w->pk.data, p, len));
 }
 
+void
+mpw_object(struct mpw *w, const msgpack_object *o)
+{
+	MPW_CHECK(w, msgpack_pack_object(&w->pk, *o));
+}
+
 /* Big-endian readers for the pre-scan. */
 static uint64_t
 be_read(const uint8_t *p, size_t n)

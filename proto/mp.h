@@ -43,6 +43,8 @@ void mpw_str(struct mpw *w, const char *s, size_t len);
 void mpw_cstr(struct mpw *w, const char *s); /* NULL -> nil */
 void mpw_bin(struct mpw *w, const void *p, size_t len);
 void mpw_raw(struct mpw *w, const void *p, size_t len); /* pre-encoded */
+/* A decoded object written back out (a forwarded payload, copied as is). */
+void mpw_object(struct mpw *w, const msgpack_object *o);
 
 /* Cheap structural pre-scan of raw bytes before msgpack-c sees them:
  * exactly one object, nesting <= MP_MAX_DEPTH, every container count no

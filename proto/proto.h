@@ -19,7 +19,7 @@
 #include "mp.h"
 
 /* Bump whenever msgs.def or any payload layout changes. */
-#define PROTO_VERSION 4
+#define PROTO_VERSION 5
 
 /* Largest message any daemon accepts (set as NNG_OPT_RECVMAXSZ too). */
 #define PROTO_MAX_MSG (64u << 20)
@@ -578,5 +578,57 @@ struct msg_raft_operator {
 void msg_raft_operator_enc(struct mpw *w, const struct msg_raft_operator *in);
 int msg_raft_operator_dec(const struct proto_msg *m,
     struct msg_raft_operator *out, struct lerr *e);
+
+/* raft.kv_forward (a client agent's kvd -> its raftd; proto/fwd_msgs.c):
+ * [type, payload, timeout_ms] -> [code, text, type, payload, server]. A
+ * client agent holds no state: its kvd hands each request from httpd
+ * (kv.read, kv.write, catalog.*), type and payload unchanged, to raftd,
+ * which carries it to a server's raftd (RW_KV_FWD) and that server's kvd.
+ * The reply's type and payload are the server kvd's answer (its type has
+ * PROTO_REPLY set: the request's, or MSG_ERROR's) when code is 0;
+ * otherwise the hop failed and text says why. server names the server
+ * that answered. timeout_ms bounds the server's kvd call. */
+#define KV_FWD_REQ_MAX RAFT_ENTRY_MAX		/* a request's payload */
+#define KV_FWD_REPLY_MAX (48u << 20)		/* a reply's payload */
+#define KV_FWD_TIMEOUT_MAX (3600u * 1000)	/* an hour */
+struct msg_raft_kv_forward {
+	uint32_t type;
+	const void *payload;	/* one msgpack object, encoded */
+	size_t payload_len;
+	uint64_t timeout_ms;
+};
+void msg_raft_kv_forward_enc(struct mpw *w,
+    const struct msg_raft_kv_forward *in);
+/* The same with the payload of a decoded request, copied as is. */
+void msg_raft_kv_forward_enc_msg(struct mpw *w, const struct proto_msg *req,
+    uint64_t timeout_ms);
+int msg_raft_kv_forward_dec(const struct proto_msg *m,
+    struct msg_raft_kv_forward *out, struct lerr *e);
+struct msg_raft_kv_forward_reply {
+	int32_t code;
+	const char *text;
+	size_t text_len;
+	uint32_t type;		/* code 0: the server kvd's reply type */
+	const void *payload;
+	size_t payload_len;
+	const char *server;
+	size_t server_len;
+};
+void msg_raft_kv_forward_reply_enc(struct mpw *w,
+    const struct msg_raft_kv_forward_reply *in);
+int msg_raft_kv_forward_reply_dec(const struct proto_msg *m,
+    struct msg_raft_kv_forward_reply *out, struct lerr *e);
+/* The requests a client forwards, and which of them are reads (safe to
+ * send to another server when the first one may have seen them). */
+bool kv_fwd_type_ok(uint32_t type);
+bool kv_fwd_is_read(uint32_t type);
+/* Checks a forwarded payload as its receiver will decode it: type is a
+ * forwardable request's, or a reply's (a forwardable request's type |
+ * PROTO_REPLY, or MSG_ERROR | PROTO_REPLY), and payload must pass that
+ * type's decoder, items included. Forwarded bytes cross the network: a
+ * server's raftd checks a request before its kvd sees it (kvd exits on
+ * garbage from a sibling), a client's raftd checks a reply. */
+int kv_fwd_check(uint32_t type, const void *payload, size_t len,
+    struct lerr *e);
 
 #endif

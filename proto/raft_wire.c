@@ -98,6 +98,85 @@ rw_snap_chunk_enc(struct mpw *w, uint64_t from, const struct rw_snap_chunk *c)
 	mpw_bin(w, c->data, c->data_len);
 }
 
+void
+rw_kv_fwd_enc(struct mpw *w, uint64_t from, const struct rw_kv_fwd *f)
+{
+	head(w, 5, RW_KV_FWD, from);
+	mpw_u64(w, f->req_id);
+	enc_str(w, f->reply_addr, f->reply_addr_len);
+	mpw_u64(w, f->mtype);
+	mpw_bin(w, f->payload, f->payload ? f->payload_len : 0);
+	mpw_u64(w, f->timeout_ms);
+}
+
+void
+rw_kv_fwd_reply_enc(struct mpw *w, uint64_t from,
+    const struct rw_kv_fwd_reply *r)
+{
+	head(w, 5, RW_KV_FWD_REPLY, from);
+	mpw_u64(w, r->req_id);
+	mpw_i64(w, r->code);
+	enc_str(w, r->text, r->text_len);
+	mpw_u64(w, r->mtype);
+	mpw_bin(w, r->payload, r->payload ? r->payload_len : 0);
+}
+
+static int
+dec_kv_fwd(const msgpack_object *it, uint32_t n, struct rw_kv_fwd *f,
+    struct lerr *e)
+{
+	uint64_t t;
+	int rv;
+
+	if (n != 8 || mp_get_u64(&it[3], &f->req_id) != 0 ||
+	    mp_get_str(&it[4], RW_ADDR_MAX, &f->reply_addr,
+	    &f->reply_addr_len) != 0 || f->reply_addr_len == 0 ||
+	    mp_get_u64(&it[5], &t) != 0 || t > UINT32_MAX ||
+	    mp_get_bin(&it[6], KV_FWD_REQ_MAX, &f->payload,
+	    &f->payload_len) != 0 ||
+	    mp_get_u64(&it[7], &f->timeout_ms) != 0 || f->timeout_ms == 0 ||
+	    f->timeout_ms > KV_FWD_TIMEOUT_MAX)
+		return lerr_set(e, LE_MALFORMED, "bad kv forward");
+	f->mtype = (uint32_t)t;
+	if (!kv_fwd_type_ok(f->mtype))
+		return lerr_set(e, LE_MALFORMED, "kv forward of type %#x",
+		    f->mtype);
+	if ((rv = kv_fwd_check(f->mtype, f->payload, f->payload_len, e)) != 0)
+		return rv == -LE_TOOBIG ? rv : -LE_MALFORMED;
+	return 0;
+}
+
+static int
+dec_kv_fwd_reply(const msgpack_object *it, uint32_t n,
+    struct rw_kv_fwd_reply *r, struct lerr *e)
+{
+	int64_t code;
+	uint64_t t;
+	int rv;
+
+	if (n != 8 || mp_get_u64(&it[3], &r->req_id) != 0 ||
+	    mp_get_i64(&it[4], &code) != 0 || code > 0 || code < -1000 ||
+	    mp_get_str(&it[5], RW_TEXT_MAX, &r->text, &r->text_len) != 0 ||
+	    mp_get_u64(&it[6], &t) != 0 || t > UINT32_MAX ||
+	    mp_get_bin(&it[7], KV_FWD_REPLY_MAX, &r->payload,
+	    &r->payload_len) != 0)
+		return lerr_set(e, LE_MALFORMED, "bad kv forward reply");
+	r->code = (int32_t)code;
+	r->mtype = (uint32_t)t;
+	if (code != 0) {
+		if (r->mtype != 0 || r->payload_len != 0)
+			return lerr_set(e, LE_MALFORMED,
+			    "kv forward error with a payload");
+		return 0;
+	}
+	if ((r->mtype & PROTO_REPLY) == 0)
+		return lerr_set(e, LE_MALFORMED, "kv forward reply of type %#x",
+		    r->mtype);
+	if ((rv = kv_fwd_check(r->mtype, r->payload, r->payload_len, e)) != 0)
+		return rv == -LE_TOOBIG ? rv : -LE_MALFORMED;
+	return 0;
+}
+
 static int
 dec_server(const msgpack_object *o, struct rw_server *s, struct lerr *e)
 {
@@ -132,7 +211,7 @@ rw_decode(const void *buf, size_t len, struct proto_obj *o, struct rw_msg *m,
 		return lerr_set(e, LE_VERSION, "wire version %llu, want %d",
 		    (unsigned long long)v, RAFT_WIRE_VERSION);
 	if (mp_get_u64(&it[1], &t) != 0 || t < RW_RAFT ||
-	    t > RW_SNAP_CHUNK)
+	    t > RW_KV_FWD_REPLY)
 		return lerr_set(e, LE_MALFORMED, "unknown message type");
 	m->type = (uint32_t)t;
 	if (mp_get_u64(&it[2], &m->from) != 0 || m->from == 0)
@@ -205,6 +284,10 @@ rw_decode(const void *buf, size_t len, struct proto_obj *o, struct rw_msg *m,
 			    "snapshot chunk out of bounds");
 		return 0;
 	}
+	case RW_KV_FWD:
+		return dec_kv_fwd(it, n, &m->u.kv_fwd, e);
+	case RW_KV_FWD_REPLY:
+		return dec_kv_fwd_reply(it, n, &m->u.kv_reply, e);
 	default: {
 		struct rw_fwd_reply *r = &m->u.reply;
 		int64_t code;

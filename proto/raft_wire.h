@@ -28,6 +28,9 @@ enum rw_type {
 	RW_FWD_OP_REPLY = 8,
 	RW_SNAP_CHUNK = 9,	/* a piece of an InstallSnapshot too big
 				   for one message */
+	RW_KV_FWD = 10,		/* a client agent -> a server: a request
+				   for the server's kvd */
+	RW_KV_FWD_REPLY = 11,
 };
 
 /* One piece of a snapshot: the receiver gathers the pieces of (from,
@@ -97,6 +100,35 @@ struct rw_fwd_reply {
 	size_t text_len;
 };
 
+/* KV_FWD: a kvd request (kv.read, kv.write, catalog.*) from a client
+ * agent, its type and payload as httpd wrote them; the decoder checks the
+ * payload as kvd will (kv_fwd_check). timeout_ms bounds the server's call
+ * to its kvd (1..KV_FWD_TIMEOUT_MAX). */
+struct rw_kv_fwd {
+	uint64_t req_id;
+	const char *reply_addr;
+	size_t reply_addr_len;
+	uint32_t mtype;
+	const void *payload;
+	size_t payload_len;
+	uint64_t timeout_ms;
+};
+
+/* KV_FWD_REPLY: code 0 with the server kvd's reply (mtype has
+ * PROTO_REPLY set; payload checked as httpd will read it), or a negative
+ * code with text and neither: -LE_UNAVAIL says the request did not reach
+ * a kvd (the client may try another server); anything else, that its
+ * outcome is unknown. */
+struct rw_kv_fwd_reply {
+	uint64_t req_id;
+	int32_t code;
+	const char *text;
+	size_t text_len;
+	uint32_t mtype;
+	const void *payload;
+	size_t payload_len;
+};
+
 struct rw_msg {
 	uint32_t type;
 	uint64_t from;
@@ -106,6 +138,8 @@ struct rw_msg {
 		struct rw_fwd fwd;
 		struct rw_fwd_reply reply;
 		struct rw_snap_chunk chunk;
+		struct rw_kv_fwd kv_fwd;
+		struct rw_kv_fwd_reply kv_reply;
 	} u;
 };
 
@@ -124,5 +158,8 @@ void rw_fwd_reply_enc(struct mpw *w, uint32_t type, uint64_t from,
     const struct rw_fwd_reply *r);
 void rw_snap_chunk_enc(struct mpw *w, uint64_t from,
     const struct rw_snap_chunk *c);
+void rw_kv_fwd_enc(struct mpw *w, uint64_t from, const struct rw_kv_fwd *f);
+void rw_kv_fwd_reply_enc(struct mpw *w, uint64_t from,
+    const struct rw_kv_fwd_reply *r);
 
 #endif

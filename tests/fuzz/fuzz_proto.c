@@ -32,6 +32,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct msg_raft_fetch_reply rfr;
 		struct msg_raft_status_reply rs;
 		struct msg_raft_operator ro;
+		struct msg_raft_kv_forward kf;
+		struct msg_raft_kv_forward_reply kfr;
 		struct msg_cat_read cr;
 		struct msg_cat_register creg;
 		struct msg_cat_deregister cdr;
@@ -132,6 +134,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case MSG_ERROR | PROTO_REPLY:
 		(void)msg_error_dec(&m, &u.er, &e);
+		break;
+	case MSG_RAFT_KV_FORWARD:
+		if (msg_raft_kv_forward_dec(&m, &u.kf, &e) == 0)
+			(void)kv_fwd_check(u.kf.type, u.kf.payload,
+			    u.kf.payload_len, &e);
+		break;
+	case MSG_RAFT_KV_FORWARD | PROTO_REPLY:
+		if (msg_raft_kv_forward_reply_dec(&m, &u.kfr, &e) == 0 &&
+		    u.kfr.code == 0)
+			(void)kv_fwd_check(u.kfr.type, u.kfr.payload,
+			    u.kfr.payload_len, &e);
 		break;
 	case MSG_CAT_READ:
 		(void)msg_cat_read_dec(&m, &u.cr, &e);
