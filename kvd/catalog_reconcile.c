@@ -8,9 +8,10 @@
  * time: a round's proposals must be applied before the next diff, so no
  * change is proposed twice. A catalog in step with gossip costs no write.
  *
- * gossipd may be absent (not started yet, restarting, not built): a
- * failed poll is retried after a backoff doubling from 1 s to 60 s, and
- * an outage is logged once when it starts and once when it ends. A reply
+ * gossipd may be absent (starting, restarting, not running): a failed
+ * poll is retried after a backoff doubling from 1 s to 60 s, and an
+ * outage is logged once, when a third poll in a row failed (so not for
+ * the moment gossipd takes to come up), and once when it ends. A reply
  * kvd cannot decode is handled the same way rather than by exiting:
  * kvd's state machine must not stop for its reconcile's sake. */
 #include "kvd.h"
@@ -31,6 +32,7 @@
 #define RECONCILE_INTERVAL_MS 60000
 #define RETRY_ROUND_MS 1000		/* after a round's proposal failed */
 #define ROUND_MAX RAFT_BATCH_MAX	/* commands per round */
+#define OUTAGE_AFTER 3			/* failed polls in a row */
 
 struct cat_rc {
 	struct kvd *k;
@@ -42,6 +44,7 @@ struct cat_rc {
 	bool polling;
 	uint64_t backoff_ms;
 	uint64_t last_poll_ms;
+	unsigned fail_streak;
 	bool outage_logged;
 	struct loop_timer *poll_timer;
 	/* the members as gossipd last said */
@@ -344,7 +347,7 @@ static void
 poll_failed(struct cat_rc *rc, const char *why)
 {
 	rc->poll_errors++;
-	if (!rc->outage_logged) {
+	if (!rc->outage_logged && ++rc->fail_streak >= OUTAGE_AFTER) {
 		log_info("gossipd is not answering (%s); the catalog "
 		    "reconcile waits for it", why);
 		rc->outage_logged = true;
@@ -397,6 +400,7 @@ on_members(void *arg, int rv, struct proto_msg *m)
 		log_info("gossipd answers again");
 		rc->outage_logged = false;
 	}
+	rc->fail_streak = 0;
 	rc->backoff_ms = 0;
 	rc->polls++;
 	changed = !rc->have_members || ms.version != rc->members.version;
@@ -414,6 +418,23 @@ on_members(void *arg, int rv, struct proto_msg *m)
 	maybe_round(rc);
 }
 
+/* Dialled from the start, so that it is connected when leadership
+ * comes; nng redials a missing socket in the background. */
+static void
+gossip_open(struct cat_rc *rc)
+{
+	struct lerr e;
+	char url[300];
+
+	if (rc->gossip != NULL)
+		return;
+	rundir_url(rc->k->rundir, "gossip", url, sizeof(url));
+	if (ipc_client_open(&rc->gossip, url, rc->k->boot, &e) != 0) {
+		log_warnx("reconcile: %s", e.msg);
+		rc->gossip = NULL;
+	}
+}
+
 static void
 poll_send(struct cat_rc *rc)
 {
@@ -425,17 +446,13 @@ poll_send(struct cat_rc *rc)
 	};
 	struct ipc_call *call;
 	struct rc_arg *a;
-	struct lerr e;
-	char url[300];
 
 	if (rc->stopping || !rc->leader || rc->polling)
 		return;
+	gossip_open(rc);
 	if (rc->gossip == NULL) {
-		rundir_url(k->rundir, "gossip", url, sizeof(url));
-		if (ipc_client_open(&rc->gossip, url, k->boot, &e) != 0) {
-			poll_failed(rc, e.msg);
-			return;
-		}
+		poll_failed(rc, "cannot dial gossip.sock");
+		return;
 	}
 	a = xcalloc(1, sizeof(*a));
 	a->rc = rc;
@@ -499,6 +516,7 @@ cat_rc_new(struct kvd *k)
 	rc->poll_timer = loop_timer_new(k->loop, on_poll_timer, rc);
 	rc->tick = loop_timer_new(k->loop, on_tick, rc);
 	rc->again = loop_timer_new(k->loop, on_again, rc);
+	gossip_open(rc);
 	return rc;
 }
 

@@ -6,8 +6,13 @@ headers, indexes (unchanged data keeps ModifyIndex), blocking queries
 woken by the writes that touch what they read (and only those), ?dc,
 consistency modes, Consul's texts for bad input, Debian's python3-consul,
 a 3-server cluster (writes through any server, ?stale reads on followers,
-equal digests), a restart, and kvd's quiet wait for a gossipd that is not
-there."""
+equal digests), a restart, the Raft leader registering the gossip members
+(each with its serfHealth check), and kvd's quiet wait for a gossipd that
+is not there.
+
+With gossipd in the agents, the leader's reconcile registers each agent
+as a node soon after it leads; the tests that compare indexes first wait
+for that (fixture `cat`), so only their own writes move them."""
 
 import json
 import threading
@@ -91,10 +96,46 @@ def read_headers_ok(r, consistency="leader"):
     assert r.header("X-Consul-Effective-Consistency") == consistency, r
 
 
+def gossip_runs(a):
+    st = a.status()
+    return "gossipd" in st and st["gossipd"]["state"] == "running"
+
+
+def node_id(a):
+    r = a.get("/v1/agent/self")
+    assert r.status == 200, r
+    return r.json()["Config"]["NodeID"]
+
+
+def serf_check(reader, name, query="?stale"):
+    r = reader.get("/v1/health/node/%s%s" % (name, query))
+    if r.status != 200:
+        return None
+    return {c["CheckID"]: c for c in r.json()}.get("serfHealth")
+
+
+def wait_reconciled(reader, agents, timeout=30.0):
+    """Until every agent is a node with a passing serfHealth in reader's
+    catalog: the leader's reconcile of gossip (no-op without gossipd)."""
+    if not gossip_runs(reader):
+        return
+    for a in agents:
+        H.poll("%s registered by the leader's reconcile" % a.name,
+               lambda: (serf_check(reader, a.name) or {}).get("Status")
+               == "passing", timeout * S)
+
+
+@pytest.fixture(scope="module")
+def cat(shared_agent):
+    """The module's agent once the reconcile has registered it."""
+    wait_reconciled(shared_agent, [shared_agent])
+    return shared_agent
+
+
 # ---------------------------------------------------------------- fields
 
-def test_register_node_with_check_fields_and_order(shared_agent):
-    a = shared_agent
+def test_register_node_with_check_fields_and_order(cat):
+    a = cat
     register(a, {"Datacenter": "dc1", "ID": ID1, "Node": "web1",
                  "Address": "10.1.0.1",
                  "TaggedAddresses": {"wan": "1.2.3.4", "lan": "10.1.0.1"},
@@ -138,8 +179,8 @@ def test_register_node_with_check_fields_and_order(shared_agent):
     assert r.index >= c["ModifyIndex"]
 
 
-def test_nil_maps_are_null_and_names_ignore_case(shared_agent):
-    a = shared_agent
+def test_nil_maps_are_null_and_names_ignore_case(cat):
+    a = cat
     register(a, {"node": "Plain-1", "address": "10.1.0.2"})
     _, doc = node(a, "plain-1")
     assert doc["Node"]["Node"] == "Plain-1"
@@ -150,8 +191,8 @@ def test_nil_maps_are_null_and_names_ignore_case(shared_agent):
     assert doc2 == doc
 
 
-def test_unknown_node_is_null_and_no_checks_empty(shared_agent):
-    a = shared_agent
+def test_unknown_node_is_null_and_no_checks_empty(cat):
+    a = cat
     r, doc = node(a, "no-such-node")
     assert r.body == b"null" and doc is None
     read_headers_ok(r)
@@ -160,8 +201,8 @@ def test_unknown_node_is_null_and_no_checks_empty(shared_agent):
     read_headers_ok(r)
 
 
-def test_unchanged_registration_keeps_indexes(shared_agent):
-    a = shared_agent
+def test_unchanged_registration_keeps_indexes(cat):
+    a = cat
     reg = {"Node": "same1", "Address": "10.1.0.3", "ID": ID2,
            "Checks": [{"CheckID": "c", "Status": "warning", "Output": "w"}]}
     register(a, reg)
@@ -191,8 +232,8 @@ def test_unchanged_registration_keeps_indexes(shared_agent):
     assert ns["same1"]["CreateIndex"] == n1["CreateIndex"]
 
 
-def test_check_defaults_order_and_definition(shared_agent):
-    a = shared_agent
+def test_check_defaults_order_and_definition(cat):
+    a = cat
     register(a, {"Node": "chk1", "Address": "10.1.0.4", "Checks": [
         {"Name": "zeta"},
         {"CheckID": "Alpha", "Name": "a", "Status": "passing",
@@ -218,8 +259,8 @@ def test_check_defaults_order_and_definition(shared_agent):
     assert ttl["Definition"] == {"TTL": 30000000000}
 
 
-def test_deregister_check_then_node(shared_agent):
-    a = shared_agent
+def test_deregister_check_then_node(cat):
+    a = cat
     register(a, {"Node": "gone1", "Address": "10.1.0.5", "Checks": [
         {"CheckID": "a", "Status": "passing"},
         {"CheckID": "b", "Status": "passing"}]})
@@ -244,8 +285,8 @@ def test_deregister_check_then_node(shared_agent):
     assert checks(a, "gone1")[1] == []
 
 
-def test_node_meta_filter(shared_agent):
-    a = shared_agent
+def test_node_meta_filter(cat):
+    a = cat
     register(a, {"Node": "meta-a", "Address": "10.1.1.1",
                  "NodeMeta": {"env": "prod", "tier": "web"}})
     register(a, {"Node": "meta-b", "Address": "10.1.1.2",
@@ -265,8 +306,8 @@ def test_node_meta_filter(shared_agent):
     assert ns == {}
 
 
-def test_datacenters_and_dc(shared_agent):
-    a = shared_agent
+def test_datacenters_and_dc(cat):
+    a = cat
     r = a.get("/v1/catalog/datacenters")
     assert r.status == 200 and r.json() == ["dc1"], r
     assert nodes(a, "?dc=dc1")[0].status == 200
@@ -282,8 +323,8 @@ def test_datacenters_and_dc(shared_agent):
     assert r.body == b"No path to datacenter"
 
 
-def test_consistency_modes_and_pretty(shared_agent):
-    a = shared_agent
+def test_consistency_modes_and_pretty(cat):
+    a = cat
     register(a, {"Node": "cons1", "Address": "10.1.2.1"})
     for q, mode in (("?stale", "stale"), ("?consistent", "consistent"),
                     ("", "leader")):
@@ -299,8 +340,8 @@ def test_consistency_modes_and_pretty(shared_agent):
 
 # ---------------------------------------------------------------- blocking
 
-def test_blocking_nodes_woken_by_register(shared_agent):
-    a = shared_agent
+def test_blocking_nodes_woken_by_register(cat):
+    a = cat
     r0, _ = nodes(a)
     out = {}
     th = later(0.5, lambda: register(a, {"Node": "blk1",
@@ -318,8 +359,8 @@ def test_blocking_nodes_woken_by_register(shared_agent):
     assert "blk1" in {n["Node"] for n in r.json()}
 
 
-def test_blocking_times_out_with_current_index(shared_agent):
-    a = shared_agent
+def test_blocking_times_out_with_current_index(cat):
+    a = cat
     r0, _ = nodes(a)
     t0 = time.monotonic()
     r = a.get("/v1/catalog/nodes?index=%d&wait=1s" % r0.index, timeout=20)
@@ -329,8 +370,8 @@ def test_blocking_times_out_with_current_index(shared_agent):
     assert 0.9 <= el < 1.0625 + 2.0 * S, el
 
 
-def test_blocking_node_sees_only_its_node(shared_agent):
-    a = shared_agent
+def test_blocking_node_sees_only_its_node(cat):
+    a = cat
     register(a, {"Node": "watched", "Address": "10.1.4.1"})
     register(a, {"Node": "other", "Address": "10.1.4.2"})
     r0, _ = node(a, "watched")
@@ -360,8 +401,8 @@ def test_blocking_node_sees_only_its_node(shared_agent):
     assert r.index > r0.index
 
 
-def test_blocking_health_node_woken_by_check_change(shared_agent):
-    a = shared_agent
+def test_blocking_health_node_woken_by_check_change(cat):
+    a = cat
     register(a, {"Node": "hb1", "Address": "10.1.5.1",
                  "Check": {"CheckID": "c", "Status": "passing"}})
     r0, _ = checks(a, "hb1")
@@ -391,8 +432,11 @@ def test_blocking_health_node_woken_by_check_change(shared_agent):
 
 # ---------------------------------------------------------------- refusals
 
-def test_rename_refused_for_live_node(shared_agent):
-    a = shared_agent
+def test_rename_refused_for_live_node(agent):
+    # A fresh agent: a node with a serfHealth check that gossip does not
+    # know is reaped by the leader's next 60 s round, as in Consul.
+    a = agent
+    wait_reconciled(a, [a])
     register(a, {"Node": "srv-x", "Address": "10.1.6.1", "ID": ID1.replace(
         "1111", "9999"), "Check": {"CheckID": "serfHealth",
                                   "Name": "Serf Health Status",
@@ -460,8 +504,8 @@ BAD = [
 
 
 @pytest.mark.parametrize("body,status,text", BAD)
-def test_bad_register(shared_agent, body, status, text):
-    a = shared_agent
+def test_bad_register(cat, body, status, text):
+    a = cat
     r0, _ = nodes(a)
     r = a.put("/v1/catalog/register", body=body)
     assert (r.status, r.body.decode()) == (status, text), r
@@ -469,8 +513,8 @@ def test_bad_register(shared_agent, body, status, text):
     assert node(a, "x")[1] is None
 
 
-def test_services_refused_for_now(shared_agent):
-    a = shared_agent
+def test_services_refused_for_now(cat):
+    a = cat
     r = a.put("/v1/catalog/register", body=json.dumps({
         "Node": "svc1", "Address": "10.1.7.1",
         "Service": {"Service": "redis", "Port": 6379}}))
@@ -479,8 +523,8 @@ def test_services_refused_for_now(shared_agent):
     assert node(a, "svc1")[1] is None
 
 
-def test_bad_reads_and_methods(shared_agent):
-    a = shared_agent
+def test_bad_reads_and_methods(cat):
+    a = cat
     for path in ("/v1/catalog/node/", "/v1/health/node/"):
         r = a.get(path)
         assert (r.status, r.body) == (400, b"Missing node name"), (path, r)
@@ -506,9 +550,9 @@ def test_bad_reads_and_methods(shared_agent):
 
 # ---------------------------------------------------------------- clients
 
-def test_python_consul(shared_agent):
+def test_python_consul(cat):
     import consul
-    c = consul.Consul(host="127.0.0.1", port=shared_agent.http_port)
+    c = consul.Consul(host="127.0.0.1", port=cat.http_port)
     assert c.catalog.datacenters() == ["dc1"]
     assert c.catalog.register("py1", "10.2.0.1", check={
         "CheckID": "py-check", "Name": "python check", "Status": "passing",
@@ -563,27 +607,73 @@ def test_catalog_survives_restart(agent):
     assert node(agent, "dur1")[1] == before
 
 
-def test_no_gossipd_is_quiet(agent):
-    """Without gossipd the leader's kvd waits for it: one line in the
-    log, a backoff between polls, no reconcile, nothing proposed."""
-    st = agent.status()
-    if "gossipd" in st and st["gossipd"]["state"] == "running":
-        pytest.skip("gossipd runs in this build: the reconcile's own "
-                    "end-to-end test covers it")
-    register(agent, {"Node": "quiet1", "Address": "10.4.0.1"})
-    r0, _ = nodes(agent)
-    time.sleep(6)
-    kv = agent.ctl_stats("kvd")
-    assert kv["reconcile.leader"] == 1, kv
-    # backoff 1, 2, 4 s...: a handful of attempts in 6 s, never a spin
-    assert kv["reconcile.poll_errors"] <= 6, kv
-    assert kv["reconcile.rounds"] == 0 and kv["reconcile.commands"] == 0, kv
-    lines = [l for l in agent.log_text().splitlines()
-             if "gossipd is not answering" in l]
-    assert len(lines) == 1, lines
-    # No reconcile wrote anything: the external node is left alone.
-    r1, ns = nodes(agent)
-    assert r1.index == r0.index and "quiet1" in ns
+def test_leader_registers_itself_from_gossip(cat):
+    """The reconcile (leader.go's handleAliveMember): this agent, alive in
+    gossip, is a node with its address and ID and a passing serfHealth;
+    an in-step catalog costs no further write."""
+    a = cat
+    if not gossip_runs(a):
+        pytest.skip("no gossipd in this agent")
+    _, doc = node(a, a.name)
+    assert doc["Node"]["ID"] == node_id(a)
+    assert doc["Node"]["Address"] == "127.0.0.1"
+    assert doc["Node"]["Datacenter"] == "dc1"
+    serf = serf_check(a, a.name, "")
+    assert {k: serf[k] for k in ("Node", "CheckID", "Name", "Status",
+                                 "Notes", "Output", "ServiceID", "Type",
+                                 "Definition")} == {
+        "Node": a.name, "CheckID": "serfHealth",
+        "Name": "Serf Health Status", "Status": "passing", "Notes": "",
+        "Output": "Agent alive and reachable", "ServiceID": "", "Type": "",
+        "Definition": {}}
+    st = a.ctl_stats("kvd")
+    assert st["reconcile.leader"] == 1, st
+    assert st["reconcile.rounds"] >= 1 and st["reconcile.commands"] >= 1, st
+    commands = st["reconcile.commands"]
+    r0, _ = nodes(a)
+    time.sleep(2)
+    assert nodes(a)[0].index == r0.index
+    assert a.ctl_stats("kvd")["reconcile.commands"] == commands
+
+
+def test_gossipd_outage_is_quiet(agent):
+    """gossipd gone (killed while init is frozen, so nothing restarts
+    it): the leader's kvd logs the outage once, backs off between polls
+    (1, 2, 4 s...), writes nothing; when gossipd is back it says so once
+    and the catalog stays as it was."""
+    import os
+    import signal
+    a = agent
+    if not gossip_runs(a):
+        pytest.skip("no gossipd in this build")
+    wait_reconciled(a, [a])
+    pid = a.status()["gossipd"]["pid"]
+    st0 = a.ctl_stats("kvd")
+    r0, _ = nodes(a)
+    os.kill(a.pid, signal.SIGSTOP)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(9)
+        st1 = a.ctl_stats("kvd")
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    errors = st1["reconcile.poll_errors"] - st0["reconcile.poll_errors"]
+    # failures at about 0, 1, 3 and 7 s: never a spin
+    assert 2 <= errors <= 6, (st0, st1)
+    assert st1["reconcile.commands"] == st0["reconcile.commands"], st1
+    assert nodes(a)[0].index == r0.index
+
+    def log_lines(text):
+        return [l for l in a.log_text().splitlines() if text in l]
+    assert len(log_lines("gossipd is not answering")) == 1, \
+        log_lines("gossipd is not answering")
+    # init restarts gossipd; kvd's next poll (backoff 8 s) finds it.
+    H.poll("kvd hears gossipd again",
+           lambda: log_lines("gossipd answers again"), 40 * S)
+    assert len(log_lines("gossipd is not answering")) == 1
+    st2 = a.ctl_stats("kvd")
+    assert st2["reconcile.commands"] == st0["reconcile.commands"], st2
+    assert (serf_check(a, a.name, "") or {}).get("Status") == "passing"
 
 
 # ---------------------------------------------------------------- cluster
@@ -592,6 +682,18 @@ def test_replicated_on_three_servers(cluster_factory):
     c = cluster_factory(3)
     lead = c.wait_leader()
     fol = [a for a in c.agents if a is not lead]
+    # With gossipd, the leader's reconcile registers every server; let it
+    # settle so that only this test's writes move the indexes below.
+    wait_reconciled(lead, c.agents)
+    if gossip_runs(lead):
+        for a in c.agents:
+            _, doc = node(fol[0], a.name, "?stale")
+            assert doc["Node"]["ID"] == node_id(a)
+            assert doc["Node"]["Address"] == "127.0.0.1"
+        st = lead.ctl_stats("kvd")
+        assert st["reconcile.leader"] == 1, st
+        for a in fol:
+            assert a.ctl_stats("kvd")["reconcile.leader"] == 0
     register(lead, {"Node": "rep1", "Address": "10.5.0.1", "ID": ID1,
                     "NodeMeta": {"env": "prod"},
                     "Check": {"CheckID": "c", "Status": "passing"}})
