@@ -102,6 +102,7 @@ struct pool {
 	/* counters */
 	uint64_t pkts_bad, pkts_decrypt_fail, pkts_crc_bad;
 	uint64_t msgs_bad, streams_bad, compound_truncated, stream_user_msgs;
+	uint64_t push_pulls_refused;
 	char last_join_err[256];	/* the last push/pull that failed */
 	bool leaving, left;
 };

@@ -823,10 +823,11 @@ pool_stats(struct pool *p, struct sbuf *out)
 	    "failed %" PRIu64 "\n%s.packets_crc_bad %" PRIu64 "\n"
 	    "%s.msgs_bad %" PRIu64 "\n%s.streams_bad %" PRIu64 "\n"
 	    "%s.compound_truncated %" PRIu64 "\n%s.core_msgs_bad %" PRIu64
-	    "\n%s.serf_msgs_bad %" PRIu64 "\n",
+	    "\n%s.serf_msgs_bad %" PRIu64 "\n%s.push_pulls_refused %" PRIu64
+	    "\n",
 	    l, p->pkts_bad, l, p->pkts_decrypt_fail, l, p->pkts_crc_bad, l,
 	    p->msgs_bad, l, p->streams_bad, l, p->compound_truncated, l,
-	    ws->msgs_bad, l, ss.msgs_bad);
+	    ws->msgs_bad, l, ss.msgs_bad, l, p->push_pulls_refused);
 	sbuf_printf(out, "%s.probes %" PRIu64 "\n%s.probes_failed %" PRIu64
 	    "\n%s.suspects %" PRIu64 "\n%s.deaths %" PRIu64 "\n"
 	    "%s.refutes %" PRIu64 "\n%s.push_pulls %" PRIu64 "\n"

@@ -350,6 +350,17 @@ pool_on_stream(void *arg, struct gstream *s, const uint8_t *buf, size_t len)
 			p->streams_bad++;
 			stream_err(p, s, "malformed push/pull");
 		}
+		if (rv != 0) {
+			/* A version outside ours, a vetoed merge (another
+			 * datacenter, our node ID under another name) or
+			 * garbage: nothing of it was merged. */
+			p->push_pulls_refused++;
+			gaddr_str(gnet_stream_peer(s), a, sizeof(a));
+			log_warnx("gossip %s: push/pull from %s refused: %s",
+			    p->label_name, a, rv == -LE_VERSION ?
+			    "incompatible protocol versions" : rv == -LE_PERM ?
+			    "the merge was vetoed" : le_strerror(rv));
+		}
 		break;
 	case GW_USER:
 		if (gw_stream_user_decode(plain.p + 1, plain.len - 1, &user,

@@ -307,6 +307,79 @@ def test_bad_packets_are_dropped_and_counted(pool):
     assert a.running()
 
 
+def _mp(o):
+    """A little msgpack encoder for hand-made memberlist messages."""
+    import struct
+    if isinstance(o, bool):
+        return b"\xc3" if o else b"\xc2"
+    if isinstance(o, int):
+        if o < 128:
+            return bytes([o])
+        if o < 65536:
+            return b"\xcd" + struct.pack(">H", o)
+        return b"\xce" + struct.pack(">I", o)
+    if isinstance(o, str):
+        b = o.encode()
+        return (bytes([0xa0 | len(b)]) if len(b) < 32 else
+                b"\xd9" + bytes([len(b)])) + b
+    if isinstance(o, bytes):
+        return b"\xc4" + bytes([len(o)]) + o
+    if isinstance(o, dict):
+        out = bytes([0x80 | len(o)])
+        for k in sorted(o):
+            out += _mp(k) + _mp(o[k])
+        return out
+    raise TypeError(o)
+
+
+def _push_pull(name, vsn, meta=b"", join=True):
+    node = {"Addr": bytes([127, 0, 0, 99]), "Incarnation": 1, "Meta": meta,
+            "Name": name, "Port": 7946, "State": 0, "Vsn": bytes(vsn)}
+    return (b"\x06" + _mp({"Join": join, "Nodes": 1, "UserStateLen": 0}) +
+            _mp(node))
+
+
+def _send_stream(port, data):
+    t = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        t.sendall(data)
+        t.settimeout(10 * S)
+        try:
+            while t.recv(65536):
+                pass
+        except OSError:
+            pass
+    finally:
+        t.close()
+
+
+@pytest.mark.timeout(120)
+def test_wrong_version_and_foreign_dc_are_refused(pool):
+    """A push/pull from a node whose protocol range excludes ours, and a
+    join by a member of another datacenter (Consul's merge check), are
+    refused: nothing of them is merged, and both are counted."""
+    a = pool["servers"][1]
+    port = a.ports["serf_lan"]
+    before = a.ctl_stats("gossipd")["lan.push_pulls_refused"]
+    _send_stream(port, _push_pull("rogue-vsn", [6, 7, 6, 2, 5, 4]))
+    tags = b"\xff" + _mp({"role": "node", "dc": "dc9",
+                          "id": "3f1d3c1e-8f2b-4f7a-9e55-1c2d3e4f5a6b",
+                          "vsn": "2", "build": "1.15.0"})
+    _send_stream(port, _push_pull("rogue-dc", [1, 5, 2, 2, 5, 4], tags))
+    H.poll("both push/pulls refused",
+           lambda: a.ctl_stats("gossipd")["lan.push_pulls_refused"] >=
+           before + 2, 10.0 * S)
+    time.sleep(1)
+    for ag in pool["all"]:
+        if not ag.running():
+            continue
+        names = set(statuses(ag))
+        assert "rogue-vsn" not in names and "rogue-dc" not in names, names
+    assert "incompatible protocol versions" in a.log_text()
+    assert "refusing to merge with rogue-dc of datacenter dc9" in \
+        a.log_text()
+
+
 @pytest.mark.timeout(150)
 def test_leave_shows_left_and_leaves_the_catalog(pool):
     c2 = pool["clients"][1]
