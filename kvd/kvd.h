@@ -44,6 +44,7 @@ struct kvd_stats {
 	uint64_t cat_reads;
 	uint64_t cat_writes;
 	uint64_t cat_refused;		/* commands the state refused */
+	uint64_t fwd, fwd_errors;	/* a client's, sent to a server */
 };
 
 /* A catalog change waiting for the batch's commit to wake queries. */
@@ -96,6 +97,13 @@ struct kvd {
 	bool snap_running;
 	struct kvd_stats st;
 };
+
+/* kvd_client.c: on a client agent kvd holds no state and forwards every
+ * request to a server through raftd; kvd_client_run serves until
+ * stopped, then frees everything main() set up. */
+struct daemon_args;
+bool kvd_is_client(const struct lictor_config *cfg);
+int kvd_client_run(struct kvd *k, struct daemon_args *args);
 
 /* kvd_serve.c: requests from httpd */
 void kvd_handle(void *arg, struct ipc_req *r);

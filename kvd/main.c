@@ -107,6 +107,8 @@ main(int argc, char **argv)
 		fatal("loop");
 	if (loop_signals(k.loop, sigs, 3, on_signal, &k) != 0)
 		fatal("signals");
+	if (kvd_is_client(&k.cfg))
+		return kvd_client_run(&k, &args);
 	snprintf(path, sizeof(path), "%s/kv", k.cfg.data_dir);
 	if (mkdir_p(k.cfg.data_dir, 0700) != 0)
 		fatal("mkdir %s", k.cfg.data_dir);

@@ -213,3 +213,55 @@ kv_fwd_check(uint32_t type, const void *payload, size_t len, struct lerr *e)
 	proto_obj_free(&o);
 	return rv;
 }
+
+/* ---- a blocking read's wait ---- */
+
+/* Decodes a read; with out, writes it again with wait_ms as its wait. */
+static int
+read_wait(uint32_t type, const void *payload, size_t len, uint64_t *wait_ms,
+    struct mpw *out, struct lerr *e)
+{
+	struct proto_obj o;
+	struct proto_msg m;
+	struct msg_kv_read kr;
+	struct msg_cat_read cr;
+	int rv;
+
+	if (!kv_fwd_is_read(type))
+		return lerr_set(e, LE_INVAL, "type %#x is not a read", type);
+	if ((rv = proto_obj_decode(payload, len, &o, e)) != 0)
+		return rv;
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.payload = o.root;
+	if (type == MSG_KV_READ && (rv = msg_kv_read_dec(&m, &kr, e)) == 0) {
+		if (out != NULL) {
+			kr.wait_ms = *wait_ms;
+			msg_kv_read_enc(out, &kr);
+		}
+		*wait_ms = kr.min_index > 0 ? kr.wait_ms : 0;
+	} else if (type == MSG_CAT_READ &&
+	    (rv = msg_cat_read_dec(&m, &cr, e)) == 0) {
+		if (out != NULL) {
+			cr.wait_ms = *wait_ms;
+			msg_cat_read_enc(out, &cr);
+		}
+		*wait_ms = cr.min_index > 0 ? cr.wait_ms : 0;
+	}
+	proto_obj_free(&o);
+	return rv;
+}
+
+int
+kv_fwd_read_wait(uint32_t type, const void *payload, size_t len,
+    uint64_t *wait_ms, struct lerr *e)
+{
+	return read_wait(type, payload, len, wait_ms, NULL, e);
+}
+
+int
+kv_fwd_read_rewait(uint32_t type, const void *payload, size_t len,
+    uint64_t wait_ms, struct mpw *out, struct lerr *e)
+{
+	return read_wait(type, payload, len, &wait_ms, out, e);
+}

@@ -630,5 +630,13 @@ bool kv_fwd_is_read(uint32_t type);
  * garbage from a sibling), a client's raftd checks a reply. */
 int kv_fwd_check(uint32_t type, const void *payload, size_t len,
     struct lerr *e);
+/* A forwarded read's blocking wait (*wait_ms 0 when it does not block),
+ * and the same read re-encoded into out with another wait: what is left
+ * of it, when a client sends the read again to another server. Other
+ * types: -LE_INVAL. */
+int kv_fwd_read_wait(uint32_t type, const void *payload, size_t len,
+    uint64_t *wait_ms, struct lerr *e);
+int kv_fwd_read_rewait(uint32_t type, const void *payload, size_t len,
+    uint64_t wait_ms, struct mpw *out, struct lerr *e);
 
 #endif

@@ -229,8 +229,8 @@ cluster_tick(struct raftd *d)
 {
 	uint64_t now = mono_ms();
 
-	if (now < d->hello_next_ms)
-		return;
+	if (now < d->hello_next_ms || raftd_client(d))
+		return; /* a client greets nobody: it joins no Raft cluster */
 	d->hello_next_ms = now + HELLO_EVERY_MS;
 	for (size_t i = 0; i < d->ngossip_servers; i++)
 		send_hello(d, d->gossip_servers[i]);
@@ -248,6 +248,8 @@ cluster_hello_in(struct raftd *d, const struct rw_msg *m)
 	bool knew_us = false;
 
 	d->st.hellos++;
+	if (raftd_client(d))
+		return; /* not a server: nothing to learn, nobody to add */
 	if (h->dc_len != strlen(d->cfg.datacenter) ||
 	    memcmp(h->dc, d->cfg.datacenter, h->dc_len) != 0)
 		return; /* another datacenter's server: not ours */

@@ -4,7 +4,8 @@
  * datacenter with a server port is a server to greet (cluster.c's hellos
  * then agree on -bootstrap-expect and membership). So -join and
  * -retry-join take gossip addresses, any agent's, as Consul's do. A
- * client agent's raftd greets nobody: clients are not Raft members. */
+ * client agent's raftd keeps the same list to forward its kvd's requests
+ * to (kv_forward.c) but greets nobody: clients are not Raft members. */
 #include "raftd.h"
 #include "gossip_ipc.h"
 #include "log.h"
@@ -35,7 +36,7 @@ server_of(struct raftd *d, const struct msg_gossip_member *m)
 	char addr[RW_ADDR_MAX + 1];
 	int n;
 
-	if (m->status != GSTAT_ALIVE || !d->cfg.server)
+	if (m->status != GSTAT_ALIVE)
 		return;
 	for (uint32_t i = 0; i < m->n_tags; i++) {
 		msg_gossip_member_tag(m, i, &k, &kl, &v, &vl);

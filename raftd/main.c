@@ -57,6 +57,7 @@ raftd_stats(void *arg, struct sbuf *out)
 	    d->st.wire_bad, d->st.wire_out, ts.sent, ts.dropped, ts.received,
 	    ts.peers, d->nknown, d->st.snap_chunks_sent,
 	    d->st.snap_chunks_received);
+	kvfwd_stats(d, out);
 }
 
 static const struct admin_ops raftd_admin_ops = {
@@ -142,19 +143,21 @@ main(int argc, char **argv)
 		fatalx("%s", e.msg);
 	/* The first snapshot waits an interval after start too. */
 	d.snap_last_ms = mono_ms();
+	kvfwd_start(&d);
 	if (discover_start(&d, args.rundir, &e) != 0)
 		fatalx("%s", e.msg);
 	cluster_start(&d);
 	d.tick = loop_timer_new(d.loop, tick, &d);
 	loop_timer_arm(d.tick, RAFTD_TICK_MS);
-	log_info("ready: server %s (%016" PRIx64 ") at %s", d.cfg.node_name,
-	    d.id, d.addr);
+	log_info("ready: %s %s (%016" PRIx64 ") at %s", raftd_client(&d) ?
+	    "client" : "server", d.cfg.node_name, d.id, d.addr);
 	notify_ready();
 	loop_run(d.loop);
 
 	node_stop(&d);
 	discover_stop(&d);
 	serve_fail_all(&d, -LE_UNAVAIL, "raftd is stopping");
+	kvfwd_fail_all(&d, -LE_UNAVAIL, "raftd is stopping");
 	ipc_client_close(d.kvd);
 	admin_close(d.admin);
 	ipc_server_close(d.srv);
@@ -167,6 +170,7 @@ main(int argc, char **argv)
 	loop_free(d.loop);
 	free(d.known);
 	discover_free(&d);
+	kvfwd_free(&d);
 	config_free(&d.cfg);
 	daemon_args_free(&args);
 	return 0;

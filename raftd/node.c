@@ -721,6 +721,12 @@ node_on_wire(void *arg, const void *buf, size_t len)
 		case RW_FWD_OP:
 			serve_fwd_in(d, &m);
 			break;
+		case RW_KV_FWD:
+			kvfwd_in(d, &m);
+			break;
+		case RW_KV_FWD_REPLY:
+			kvfwd_reply_in(d, &m);
+			break;
 		default:
 			serve_fwd_reply_in(d, &m);
 			break;
@@ -847,6 +853,7 @@ node_tick(void *arg)
 		serve_complete(d);
 		serve_expire(d);
 		serve_fetch_check(d);
+		kvfwd_tick(d);
 	}
 	loop_timer_arm(d->tick, RAFTD_TICK_MS);
 }

@@ -36,6 +36,7 @@ struct snap_rx {
 	uint8_t *buf;
 };
 struct known_server;	/* cluster.c */
+struct kvfwd;		/* kv_forward.c */
 
 struct raftd_stats {
 	uint64_t proposals, proposals_forwarded, proposals_failed;
@@ -111,6 +112,10 @@ struct raftd {
 	bool bootstrapped;
 	bool leaving;
 
+	/* a client's requests forwarded to a server, a server's side of
+	 * them (kv_forward.c) */
+	struct kvfwd *kvfwd;
+
 	struct raftd_stats st;
 };
 
@@ -162,6 +167,20 @@ bool cluster_addr_of(struct raftd *d, uint64_t id, char *out, size_t len);
 void cluster_leader_tick(struct raftd *d);
 int cluster_op(struct raftd *d, uint32_t op, const char *arg,
     size_t arg_len, char *text, size_t text_len, uint64_t *index);
+
+/* kv_forward.c: a client agent's kvd requests, carried to a server */
+/* A client agent (no -server): no Raft, requests go to a server. */
+bool raftd_client(const struct raftd *d);
+void kvfwd_start(struct raftd *d);
+void kvfwd_free(struct raftd *d);
+/* raft.kv_forward from our kvd (clients) */
+void kvfwd_handle(struct raftd *d, struct ipc_req *r,
+    const struct msg_raft_kv_forward *m);
+void kvfwd_in(struct raftd *d, const struct rw_msg *m);	/* servers */
+void kvfwd_reply_in(struct raftd *d, const struct rw_msg *m); /* clients */
+void kvfwd_tick(struct raftd *d);
+void kvfwd_fail_all(struct raftd *d, int code, const char *text);
+void kvfwd_stats(struct raftd *d, struct sbuf *out);
 
 /* snapshot.c */
 void snapshot_path(struct raftd *d, uint64_t index, char *out, size_t len);

@@ -892,6 +892,14 @@ serve_handle(void *arg, struct ipc_req *r)
 		submit(d, r, MSG_RAFT_OPERATOR, o.op, o.arg, o.arg_len);
 		break;
 	}
+	case MSG_RAFT_KV_FORWARD: {
+		struct msg_raft_kv_forward f;
+
+		if (msg_raft_kv_forward_dec(&r->msg, &f, &e) != 0)
+			fatalx("raft.kv_forward: %s", e.msg);
+		kvfwd_handle(d, r, &f);
+		break;
+	}
 	default:
 		fatalx("unexpected %s on raft.sock",
 		    proto_type_name(r->msg.type));

@@ -15,10 +15,16 @@
 #define PEER_SENDBUF 1024	/* messages queued per peer */
 #define ADDR_MAX 256
 
+/* A peer's struct lives until transport_close, even once forgotten: nng
+ * may still run its pipe callbacks for a socket being closed. */
 struct peer {
 	struct peer *next;
 	char addr[ADDR_MAX];
 	nng_socket sock;
+	bool open;
+	_Atomic uint32_t sock_id;	/* the socket counted below; 0: none */
+	_Atomic int up;			/* its connected pipes */
+	_Atomic uint64_t lost;		/* connections lost, sockets closed */
 };
 
 struct transport {
@@ -122,7 +128,8 @@ transport_close(struct transport *t)
 	loop_drain(t->loop); /* deliveries already posted free their msgs */
 	while ((p = t->peers) != NULL) {
 		t->peers = p->next;
-		nng_close(p->sock);
+		if (p->open)
+			nng_close(p->sock);
 		free(p);
 	}
 	free(t);
@@ -140,35 +147,68 @@ addr_url(const char *addr, char *url, size_t len)
 	    -LE_RANGE;
 }
 
+/* On nng's threads. */
+static void
+peer_pipe_ev(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct peer *p = arg;
+
+	if ((uint32_t)nng_socket_id(nng_pipe_socket(pipe)) !=
+	    atomic_load(&p->sock_id))
+		return; /* a socket closed since */
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_fetch_add(&p->up, 1);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_fetch_sub(&p->up, 1);
+		atomic_fetch_add(&p->lost, 1);
+	}
+}
+
+static int
+peer_open(struct peer *p, const char *url)
+{
+	int rv;
+
+	if ((rv = nng_push0_open(&p->sock)) != 0)
+		return rv;
+	nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, PEER_SENDBUF);
+	nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 1000);
+	atomic_store(&p->up, 0);
+	atomic_store(&p->sock_id, (uint32_t)nng_socket_id(p->sock));
+	nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST, peer_pipe_ev, p);
+	nng_pipe_notify(p->sock, NNG_PIPE_EV_REM_POST, peer_pipe_ev, p);
+	if ((rv = nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		log_warnx("dial %s: %s", url, nng_strerror(rv));
+		atomic_store(&p->sock_id, 0);
+		nng_close(p->sock);
+		return rv;
+	}
+	p->open = true;
+	return 0;
+}
+
 static struct peer *
 peer_get(struct transport *t, const char *addr)
 {
 	struct peer *p;
 	char url[ADDR_MAX + 16];
-	int rv;
 
 	for (p = t->peers; p != NULL; p = p->next)
 		if (strcmp(p->addr, addr) == 0)
-			return p;
+			break;
+	if (p != NULL && p->open)
+		return p;
 	if (strlen(addr) >= ADDR_MAX || addr_url(addr, url, sizeof(url)) != 0)
 		return NULL;
-	p = xcalloc(1, sizeof(*p));
-	snprintf(p->addr, sizeof(p->addr), "%s", addr);
-	if ((rv = nng_push0_open(&p->sock)) != 0) {
-		free(p);
-		return NULL;
+	if (p == NULL) {
+		p = xcalloc(1, sizeof(*p));
+		snprintf(p->addr, sizeof(p->addr), "%s", addr);
+		p->next = t->peers;
+		t->peers = p;
 	}
-	nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, PEER_SENDBUF);
-	nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, 50);
-	nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 1000);
-	if ((rv = nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-		log_warnx("dial %s: %s", url, nng_strerror(rv));
-		nng_close(p->sock);
-		free(p);
+	if (peer_open(p, url) != 0)
 		return NULL;
-	}
-	p->next = t->peers;
-	t->peers = p;
 	t->npeers++;
 	return p;
 }
@@ -197,17 +237,41 @@ transport_send(struct transport *t, const char *addr, const void *buf,
 void
 transport_forget(struct transport *t, const char *addr)
 {
-	struct peer **pp, *p;
+	struct peer *p;
 
-	for (pp = &t->peers; (p = *pp) != NULL; pp = &p->next) {
-		if (strcmp(p->addr, addr) == 0) {
-			*pp = p->next;
-			nng_close(p->sock);
-			free(p);
+	for (p = t->peers; p != NULL; p = p->next) {
+		if (strcmp(p->addr, addr) == 0 && p->open) {
+			atomic_store(&p->sock_id, 0);
+			nng_close(p->sock);	/* drops what is queued */
+			p->open = false;
+			atomic_store(&p->up, 0);
+			atomic_fetch_add(&p->lost, 1);
 			t->npeers--;
 			return;
 		}
 	}
+}
+
+int
+transport_peer(struct transport *t, const char *addr, bool dial, bool *up,
+    uint64_t *lost)
+{
+	struct peer *p;
+
+	*up = false;
+	*lost = 0;
+	if (dial) {
+		p = peer_get(t, addr);
+	} else {
+		for (p = t->peers; p != NULL; p = p->next)
+			if (strcmp(p->addr, addr) == 0)
+				break;
+	}
+	if (p == NULL)
+		return -LE_UNAVAIL;
+	*up = atomic_load(&p->up) > 0;
+	*lost = atomic_load(&p->lost);
+	return 0;
 }
 
 void

@@ -10,6 +10,7 @@
 #ifndef LICTOR_RAFTD_TRANSPORT_H
 #define LICTOR_RAFTD_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +32,17 @@ void transport_close(struct transport *t);
  * message was dropped (queue full, bad address). */
 int transport_send(struct transport *t, const char *addr, const void *buf,
     size_t len);
-/* Drops the connection to a peer no longer in the configuration. */
+/* Drops the connection to a peer no longer in the configuration, and
+ * what is queued for it. */
 void transport_forget(struct transport *t, const char *addr);
+/* The connection to "host:port" (dialed now if dial and it is not): *up
+ * says a connection is established; *lost counts the connections to it
+ * lost (and forgets) so far, so that a sender that saw it up when it
+ * sent and sees the count move knows its message may never have
+ * arrived. Returns 0, or -LE_UNAVAIL for an address that cannot be
+ * dialed (or, without dial, was never dialed). */
+int transport_peer(struct transport *t, const char *addr, bool dial,
+    bool *up, uint64_t *lost);
 
 struct transport_stats {
 	uint64_t sent, dropped, received, peers;

@@ -284,6 +284,54 @@ test_check_replies(void **state)
 	mpw_free(&p);
 }
 
+static void
+test_read_rewait(void **state)
+{
+	struct mpw p, out;
+	struct lerr e;
+	uint64_t wait = 99;
+	struct proto_obj o;
+	struct proto_msg m = { 0 };
+	struct msg_kv_read q;
+	struct msg_cat_read cq = { CATR_NODE, S("n1"), { 0 }, 0, 4000,
+		CONS_STALE };
+
+	(void)state;
+	/* kv_read_payload: min_index 17, wait 5000. */
+	kv_read_payload(&p, KVR_RECURSE);
+	assert_int_equal(kv_fwd_read_wait(MSG_KV_READ, mpw_data(&p),
+	    mpw_len(&p), &wait, &e), 0);
+	assert_int_equal(wait, 5000);
+	mpw_init(&out);
+	assert_int_equal(kv_fwd_read_rewait(MSG_KV_READ, mpw_data(&p),
+	    mpw_len(&p), 1234, &out, &e), 0);
+	assert_int_equal(proto_obj_decode(mpw_data(&out), mpw_len(&out), &o,
+	    &e), 0);
+	m.payload = o.root;
+	assert_int_equal(msg_kv_read_dec(&m, &q, &e), 0);
+	/* Only the wait changed. */
+	assert_int_equal(q.wait_ms, 1234);
+	assert_int_equal(q.min_index, 17);
+	assert_int_equal(q.mode, KVR_RECURSE);
+	assert_int_equal(q.consistency, CONS_STALE);
+	assert_int_equal(q.key_len, 3);
+	assert_memory_equal(q.key, "a/b", 3);
+	proto_obj_free(&o);
+	mpw_free(&out);
+	/* Writes have no wait. */
+	assert_int_equal(kv_fwd_read_wait(MSG_KV_WRITE, mpw_data(&p),
+	    mpw_len(&p), &wait, &e), -LE_INVAL);
+	mpw_free(&p);
+	/* A catalog read without an index does not block. */
+	mpw_init(&p);
+	msg_cat_read_enc(&p, &cq);
+	wait = 99;
+	assert_int_equal(kv_fwd_read_wait(MSG_CAT_READ, mpw_data(&p),
+	    mpw_len(&p), &wait, &e), 0);
+	assert_int_equal(wait, 0);
+	mpw_free(&p);
+}
+
 /* ---- the server wire ---- */
 
 static int
@@ -462,6 +510,7 @@ main(void)
 		cmocka_unit_test(test_forward_reply),
 		cmocka_unit_test(test_check_each_type),
 		cmocka_unit_test(test_check_replies),
+		cmocka_unit_test(test_read_rewait),
 		cmocka_unit_test(test_wire_kv_fwd),
 		cmocka_unit_test(test_wire_kv_fwd_big),
 		cmocka_unit_test(test_wire_kv_fwd_reply),
