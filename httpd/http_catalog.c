@@ -884,6 +884,84 @@ fill_check_defaults(struct dreg *r, struct dcheck *dc)
 	c->service_tags.lens = dc->tags.l;
 }
 
+/* Within what proto's decoders accept, or kvd would take the request for
+ * a sibling's garbage: 0, or -1 with the offending field in why. */
+static int
+check_len(char *why, size_t whylen, const char *what, size_t len,
+    size_t max)
+{
+	if (len <= max)
+		return 0;
+	snprintf(why, whylen, "%s too long: %zu bytes, at most %zu", what, len,
+	    max);
+	return -1;
+}
+
+static int
+map_len(char *why, size_t whylen, const char *what,
+    const struct msg_cat_strmap *m)
+{
+	for (uint32_t i = 0; i < m->n; i++) {
+		const char *k, *v;
+		size_t kl, vl;
+
+		msg_cat_strmap_at(m, i, &k, &kl, &v, &vl);
+		if (check_len(why, whylen, what, kl, CAT_TEXT_MAX) != 0 ||
+		    check_len(why, whylen, what, vl, CAT_TEXT_MAX) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+register_len(const struct msg_cat_register *reg, char *why, size_t whylen)
+{
+	const struct msg_cat_node *n = &reg->node;
+
+	if (check_len(why, whylen, "ID", n->id_len, CAT_ID_MAX) != 0 ||
+	    check_len(why, whylen, "Node", n->node_len, CAT_NAME_MAX) != 0 ||
+	    check_len(why, whylen, "Address", n->address_len,
+	    CAT_ADDR_MAX) != 0 ||
+	    map_len(why, whylen, "TaggedAddresses", &n->tagged) != 0 ||
+	    map_len(why, whylen, "NodeMeta", &n->meta) != 0)
+		return -1;
+	for (uint32_t i = 0; i < reg->n_checks; i++) {
+		const struct msg_cat_check *c = &reg->checks[i];
+		struct {
+			const char *what;
+			size_t len, max;
+		} f[] = {
+			{ "Check Node", c->node_len, CAT_NAME_MAX },
+			{ "CheckID", c->check_id_len, CAT_NAME_MAX },
+			{ "Check Name", c->name_len, CAT_TEXT_MAX },
+			{ "Status", c->status_len, CAT_SHORT_MAX },
+			{ "Notes", c->notes_len, CAT_TEXT_MAX },
+			{ "Output", c->output_len, CAT_TEXT_MAX },
+			{ "ServiceID", c->service_id_len, CAT_NAME_MAX },
+			{ "ServiceName", c->service_name_len, CAT_NAME_MAX },
+			{ "Type", c->type_len, CAT_SHORT_MAX },
+			{ "Interval", c->interval_len, CAT_SHORT_MAX },
+			{ "Timeout", c->timeout_len, CAT_SHORT_MAX },
+			{ "Definition", c->definition_len, CAT_TEXT_MAX },
+		};
+
+		for (size_t j = 0; j < sizeof(f) / sizeof(f[0]); j++)
+			if (check_len(why, whylen, f[j].what, f[j].len,
+			    f[j].max) != 0)
+				return -1;
+		for (uint32_t j = 0; j < c->service_tags.n; j++) {
+			const char *t;
+			size_t tl;
+
+			msg_cat_strlist_at(&c->service_tags, j, &t, &tl);
+			if (check_len(why, whylen, "ServiceTags", tl,
+			    CAT_TEXT_MAX) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 cat_register(struct hreq *hr)
 {
@@ -892,6 +970,7 @@ cat_register(struct hreq *hr)
 	struct msg_cat_register reg = { 0 };
 	struct msg_cat_check *checks = NULL;
 	struct ipc_call *call;
+	char why[160];
 
 	if (decode_body(hr, &r.root) != 0)
 		return;
@@ -912,10 +991,6 @@ cat_register(struct hreq *hr)
 		hreq_error(hr, 500, "peering is not supported");
 		goto out;
 	}
-	if (r.node_len > CAT_NAME_MAX || r.id_len > 128) {
-		hreq_error(hr, 400, "Node name or ID too long");
-		goto out;
-	}
 	reg.node.id = r.id ? r.id : "";
 	reg.node.id_len = r.id_len;
 	reg.node.node = r.node ? r.node : "";
@@ -931,14 +1006,13 @@ cat_register(struct hreq *hr)
 	for (uint32_t i = 0; i < r.n_checks; i++) {
 		fill_check_defaults(&r, &r.checks[i]);
 		checks[i] = r.checks[i].c;
-		if (checks[i].node_len > CAT_NAME_MAX ||
-		    checks[i].check_id_len > CAT_NAME_MAX) {
-			hreq_error(hr, 400, "Check node or ID too long");
-			goto out;
-		}
 	}
 	reg.n_checks = r.n_checks;
 	reg.checks = checks;
+	if (register_len(&reg, why, sizeof(why)) != 0) {
+		hreq_error(hr, 400, "%s", why);
+		goto out;
+	}
 	call = ipc_call_new(hr->h->kvd, MSG_CAT_REGISTER);
 	msg_cat_register_enc(ipc_call_writer(call), &reg);
 	ipc_call_send(call, CAT_RPC_TIMEOUT_MS, on_write_reply, hr);
@@ -1269,8 +1343,15 @@ cat_read(struct hreq *hr, uint32_t what, const char *node, size_t nlen)
 	q.what = what;
 	q.node = node;
 	q.node_len = nlen;
-	if (what == CATR_NODES)
+	if (what == CATR_NODES) {
 		meta_filter(hr, &q, fk, fkl, fv, fvl);
+		for (uint32_t i = 0; i < q.filter.n; i++) {
+			if (fkl[i] > CAT_TEXT_MAX || fvl[i] > CAT_TEXT_MAX) {
+				hreq_error(hr, 400, "node-meta filter too long");
+				return;
+			}
+		}
+	}
 	q.consistency = hr->consistency;
 	if (hr->blk.index > 0) {
 		random_bytes(&r, sizeof(r));

@@ -6,9 +6,9 @@
 
 #include <string.h>
 
-#define ID_MAX 128
-#define SHORT_MAX 256		/* statuses, types, durations, datacenters */
-#define ADDR_MAX 1024
+#define ID_MAX CAT_ID_MAX
+#define SHORT_MAX CAT_SHORT_MAX
+#define ADDR_MAX CAT_ADDR_MAX
 
 static void
 enc_str(struct mpw *w, const char *s, size_t len)

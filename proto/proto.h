@@ -249,6 +249,9 @@ int msg_kv_snapshot_dec(const struct proto_msg *m,
  * key order; string lists (ServiceTags) are nil or an array: nil and empty
  * stay distinct, as Go's nil and empty maps do in Consul. */
 #define CAT_NAME_MAX 1024	/* node names, check and service IDs */
+#define CAT_ID_MAX 128		/* node IDs */
+#define CAT_ADDR_MAX 1024	/* addresses */
+#define CAT_SHORT_MAX 256	/* statuses, types, durations, datacenters */
 #define CAT_TEXT_MAX (1u << 20)	/* notes, output, a definition's JSON */
 #define CAT_MAP_MAX 1024	/* entries of a map, items of a list */
 #define CAT_CHECKS_MAX 1024	/* checks in one registration */

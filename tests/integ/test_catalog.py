@@ -513,6 +513,36 @@ def test_bad_register(cat, body, status, text):
     assert node(a, "x")[1] is None
 
 
+def test_oversize_fields_refused_not_passed_on(cat):
+    """Values past what the IPC decoders take are refused by httpd, so
+    kvd never sees (and never restarts on) them."""
+    a = cat
+    before = a.status()["kvd"]
+    for body, text in (
+            ({"Node": "big", "Address": "a",
+              "Check": {"CheckID": "c", "Status": "s" * 300}},
+             "Status too long: 300 bytes, at most 256"),
+            ({"Node": "big", "Address": "a" * 2000},
+             "Address too long: 2000 bytes, at most 1024"),
+            ({"Node": "n" * 1100, "Address": "a"},
+             "Node too long: 1100 bytes, at most 1024"),
+            ({"Node": "big", "Address": "a",
+              "Checks": [{"CheckID": "c", "Output": "o" * (1 << 20)},
+                         {"CheckID": "d", "Output": "o" * ((1 << 20) + 1)}]},
+             "Output too long: 1048577 bytes, at most 1048576")):
+        r = a.put("/v1/catalog/register", body=json.dumps(body))
+        assert (r.status, r.body.decode()) == (400, text), r
+    r = a.put("/v1/catalog/deregister", body=json.dumps(
+        {"Node": "big", "CheckID": "c" * 1100}))
+    assert r.status == 400, r
+    r = a.get("/v1/catalog/node/" + "n" * 1100)
+    assert r.status == 400, r
+    after = a.status()["kvd"]
+    assert (after["pid"], after["restarts"]) == (before["pid"],
+                                                 before["restarts"])
+    assert node(a, "big")[1] is None
+
+
 def test_services_refused_for_now(cat):
     a = cat
     r = a.put("/v1/catalog/register", body=json.dumps({
