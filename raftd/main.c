@@ -165,11 +165,11 @@ main(int argc, char **argv)
 	persist_stop(d.persist);	/* the last batches reach the disk */
 	loop_drain(d.loop);
 	loop_timer_free(d.tick);
+	discover_free(&d);	/* its timer is the loop's */
 	raft_free(d.r);
 	store_close(d.store);
 	loop_free(d.loop);
 	free(d.known);
-	discover_free(&d);
 	kvfwd_free(&d);
 	config_free(&d.cfg);
 	daemon_args_free(&args);
