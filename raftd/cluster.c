@@ -245,6 +245,7 @@ cluster_hello_in(struct raftd *d, const struct rw_msg *m)
 {
 	const struct rw_hello *h = &m->u.hello;
 	struct known_server *k;
+	char from_addr[RW_ADDR_MAX + 1];
 	bool knew_us = false;
 
 	d->st.hellos++;
@@ -257,6 +258,8 @@ cluster_hello_in(struct raftd *d, const struct rw_msg *m)
 		return;
 	if ((k = known_upsert(d, &h->self, true)) == NULL)
 		return;
+	/* known_upsert may move the table: keep the address, not k. */
+	snprintf(from_addr, sizeof(from_addr), "%s", k->addr);
 	for (uint32_t i = 0; i < h->n_known; i++) {
 		if (h->known[i].uuid_len == strlen(d->cfg.node_id) &&
 		    memcmp(h->known[i].uuid, d->cfg.node_id,
@@ -267,7 +270,7 @@ cluster_hello_in(struct raftd *d, const struct rw_msg *m)
 		known_upsert(d, &h->known[i], false);
 	}
 	if (!knew_us)
-		send_hello(d, k->addr);
+		send_hello(d, from_addr);
 	maybe_bootstrap_expect(d);
 }
 
