@@ -35,6 +35,7 @@
 #define MAX_TRIES 8		/* servers one request may try */
 #define MAX_PENDING 65536	/* a client's requests in flight */
 #define MAX_SERVING 65536	/* a server's forwarded requests in flight */
+#define IDLE_PEER_MS 300000	/* a server closes connections idle this long */
 
 enum fr_state {
 	FR_IDLE,		/* needs a server */
@@ -83,6 +84,7 @@ struct kvfwd {
 	struct failed_server failed[RW_MAX_KNOWN];
 	size_t nfailed;
 	uint64_t rng, counter;
+	uint64_t idle_check_ms;
 	struct {
 		uint64_t requests, sent, answered, retries, failovers;
 		uint64_t no_servers, timeouts, lost_writes, errors, late;
@@ -123,20 +125,31 @@ rnd(struct kvfwd *f)
 
 /* ---- servers: which to use, which failed ---- */
 
-static bool
-failed_since(struct kvfwd *f, const char *addr, uint64_t since)
+static const struct failed_server *
+failed_find(const struct kvfwd *f, const char *addr)
 {
 	for (size_t i = 0; i < f->nfailed; i++)
 		if (strcmp(f->failed[i].addr, addr) == 0)
-			return f->failed[i].at_ms >= since;
-	return false;
+			return &f->failed[i];
+	return NULL;
+}
+
+/* Marked failed after since (by another request, once this one chose
+ * it). */
+static bool
+failed_since(const struct kvfwd *f, const char *addr, uint64_t since)
+{
+	const struct failed_server *fs = failed_find(f, addr);
+
+	return fs != NULL && fs->at_ms > since;
 }
 
 static bool
-failed_recently(struct kvfwd *f, const char *addr, uint64_t now)
+failed_recently(const struct kvfwd *f, const char *addr, uint64_t now)
 {
-	return failed_since(f, addr, now > FAILED_QUIET_MS ?
-	    now - FAILED_QUIET_MS + 1 : 0);
+	const struct failed_server *fs = failed_find(f, addr);
+
+	return fs != NULL && now - fs->at_ms < FAILED_QUIET_MS;
 }
 
 static void
@@ -472,8 +485,11 @@ kvfwd_reply_in(struct raftd *d, const struct rw_msg *m)
 	}
 	snprintf(fr->why, sizeof(fr->why), "%.*s", (int)r->text_len,
 	    r->text);
-	if (r->code == -LE_UNAVAIL) {
-		/* The server's raftd did not hand it to a kvd. */
+	if (r->code == -LE_UNAVAIL || (kv_fwd_is_read(fr->type) &&
+	    r->code != -LE_TIMEOUT && r->code != -LE_TOOBIG)) {
+		/* The server's raftd did not hand it to a kvd; or a read
+		 * failed there (its kvd died under it), which may run
+		 * again. */
 		mark_failed(d, fr->server, fr->why);
 		fr->state = FR_IDLE;
 		f->st.retries++;
@@ -490,6 +506,14 @@ void
 kvfwd_tick(struct raftd *d)
 {
 	struct fwd_req *fr, *next;
+	uint64_t now = mono_ms();
+
+	/* A server answers clients at their addresses; once one is gone, do
+	 * not redial it forever. (Raft peers are never idle that long.) */
+	if (!raftd_client(d) && now >= d->kvfwd->idle_check_ms) {
+		d->kvfwd->idle_check_ms = now + 10000;
+		transport_forget_idle(d->tr, IDLE_PEER_MS);
+	}
 
 	for (fr = d->kvfwd->reqs; fr != NULL; fr = next) {
 		next = fr->next;

@@ -1,5 +1,6 @@
 /* transport.c: see transport.h. */
 #include "transport.h"
+#include "gotime.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -22,6 +23,7 @@ struct peer {
 	char addr[ADDR_MAX];
 	nng_socket sock;
 	bool open;
+	uint64_t last_send_ms;		/* loop thread */
 	_Atomic uint32_t sock_id;	/* the socket counted below; 0: none */
 	_Atomic int up;			/* its connected pipes */
 	_Atomic uint64_t lost;		/* connections lost, sockets closed */
@@ -185,6 +187,7 @@ peer_open(struct peer *p, const char *url)
 		return rv;
 	}
 	p->open = true;
+	p->last_send_ms = mono_ms();
 	return 0;
 }
 
@@ -225,6 +228,7 @@ transport_send(struct transport *t, const char *addr, const void *buf,
 		atomic_fetch_add(&t->dropped, 1);
 		return -LE_UNAVAIL;
 	}
+	p->last_send_ms = mono_ms();
 	if (nng_sendmsg(p->sock, m, NNG_FLAG_NONBLOCK) != 0) {
 		nng_msg_free(m);
 		atomic_fetch_add(&t->dropped, 1);
@@ -250,6 +254,18 @@ transport_forget(struct transport *t, const char *addr)
 			return;
 		}
 	}
+}
+
+void
+transport_forget_idle(struct transport *t, uint64_t idle_ms)
+{
+	uint64_t now = mono_ms();
+
+	for (struct peer *p = t->peers; p != NULL; p = p->next)
+		if (p->open && now - p->last_send_ms > idle_ms) {
+			log_debug("closing the idle connection to %s", p->addr);
+			transport_forget(t, p->addr);
+		}
 }
 
 int

@@ -35,6 +35,10 @@ int transport_send(struct transport *t, const char *addr, const void *buf,
 /* Drops the connection to a peer no longer in the configuration, and
  * what is queued for it. */
 void transport_forget(struct transport *t, const char *addr);
+/* Closes the connections nothing was sent on for idle_ms (a client a
+ * server answered that went away would be redialed forever); a later
+ * send dials again. */
+void transport_forget_idle(struct transport *t, uint64_t idle_ms);
 /* The connection to "host:port" (dialed now if dial and it is not): *up
  * says a connection is established; *lost counts the connections to it
  * lost (and forgets) so far, so that a sender that saw it up when it

@@ -66,8 +66,12 @@ def stale_entry(server, key):
 def wait_everywhere(servers, key, value, timeout=10.0 * S):
     def ok():
         for s in servers:
-            e = stale_entry(s, key)
-            if (e["Value"] if e else None) != value:
+            r = s.get("/v1/kv/%s?stale" % key)
+            if r.status not in (200, 404):
+                return None     # e.g. its kvd restarting: ask again
+            got = H.unb64(r.json()[0]["Value"]) if r.status == 200 \
+                else None
+            if got != value:
                 return None
         return True
     H.poll("%s = %r on every server" % (key, value), ok, timeout)
@@ -245,6 +249,38 @@ def signal_agent(pids, sig):
                 os.kill(p, sig)
             except ProcessLookupError:
                 pass
+
+
+def test_server_without_kvd_sends_the_client_elsewhere(pool):
+    """The server in use has no kvd (it died; init is frozen, so it stays
+    dead): its raftd refuses the request without running it, and the
+    client sends it, a write included, to another server at once."""
+    cl, c = pool["client"], pool["cluster"]
+    cl.kv_put("cl/nokvd/warm", b"w")
+    srv = current_server(cl, c)
+    assert srv is not None
+    kvd_pid = srv.status()["kvd"]["pid"]
+    before_srv = fwd_stats(srv)["kvfwd.refused"]
+    before_cl = fwd_stats(cl)["kvfwd.retries"]
+    os.kill(srv.pid, signal.SIGSTOP)      # init: no restart
+    try:
+        os.kill(kvd_pid, signal.SIGKILL)
+        H.poll("kvd of %s gone" % srv.name,
+               lambda: not H.pid_alive(kvd_pid), 10.0 * S)
+        t0 = time.monotonic()
+        r = cl.put("/v1/kv/cl/nokvd/w", body=b"elsewhere", timeout=30)
+        el = time.monotonic() - t0
+        assert r.status == 200 and r.body.strip() == b"true", r
+        assert el < 2.0 * S, el
+        assert current_server(cl, c) is not srv
+        assert fwd_stats(srv)["kvfwd.refused"] > before_srv
+        assert fwd_stats(cl)["kvfwd.retries"] > before_cl
+        others = [a for a in c.agents if a is not srv]
+        wait_everywhere(others, "cl/nokvd/w", b"elsewhere")
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    srv.wait_daemon("kvd", old_pid=kvd_pid)
+    wait_everywhere(c.agents, "cl/nokvd/w", b"elsewhere", timeout=30.0 * S)
 
 
 def test_write_to_a_stalled_server_is_not_sent_elsewhere(pool):
