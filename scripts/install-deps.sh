@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what lictor needs to build and test on Debian 12, from Debian's
 # archive only. Safe to run again: it skips apt when all is present.
+# --test adds Go and Debian's Serf and memberlist sources, from which
+# tools/serf-peer/build.sh builds the real Serf agent the interop and
+# integ suites gossip with; --bench adds the benchmarks' tools.
 set -euo pipefail
 
 pkgs=(
@@ -10,9 +13,13 @@ pkgs=(
   curl dnsutils python3 python3-pytest python3-consul python3-dnspython
   python3-requests
 )
-if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(wrk etcd-server etcd-client)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --test) pkgs+=(golang-go golang-github-hashicorp-serf-dev
+                   golang-github-hashicorp-memberlist-dev) ;;
+    --bench) pkgs+=(wrk etcd-server etcd-client) ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do
