@@ -85,11 +85,14 @@ regex_match(const char *re, const char *s)
 	return ok;
 }
 
+/* Consul encodes its UserEvent with a handle of its own (RawToString,
+ * WriteExt: agent/user_event.go msgpackHandleUserEvent), not memberlist's:
+ * str8 for 32..255-byte strings (the ID) and bin for the payload. */
 static void
 put_kv_str(struct gm_w *w, const char *k, const char *v, size_t len)
 {
 	gm_cstr(w, k);
-	gm_str(w, (struct gw_bytes){ (const uint8_t *)v, len });
+	gm_str_ext(w, (struct gw_bytes){ (const uint8_t *)v, len });
 }
 
 int
@@ -121,7 +124,8 @@ event_fire(struct gossipd *d, const struct msg_gossip_event *ev,
 	put_kv_str(&w, "n", ev->name, ev->name_len);
 	if (ev->payload != NULL && ev->payload_len > 0) {
 		gm_cstr(&w, "p");
-		gm_bytes(&w, (struct gw_bytes){ ev->payload, ev->payload_len });
+		gm_bytes_ext(&w, (struct gw_bytes){ ev->payload,
+		    ev->payload_len });
 	}
 	if (ev->node_filter_len > 0)
 		put_kv_str(&w, "nf", ev->node_filter, ev->node_filter_len);

@@ -50,6 +50,10 @@ void gm_str(struct gm_w *w, struct gw_bytes s);
 void gm_cstr(struct gm_w *w, const char *s);
 /* A Go []byte: the same str forms; p == NULL writes nil. */
 void gm_bytes(struct gm_w *w, struct gw_bytes s);
+/* The same under a handle with WriteExt (Consul's for its user events):
+ * a string may take str8, a []byte is bin8/16/32 (nil when p == NULL). */
+void gm_str_ext(struct gm_w *w, struct gw_bytes s);
+void gm_bytes_ext(struct gm_w *w, struct gw_bytes s);
 
 /* --- reader -------------------------------------------------------------- */
 

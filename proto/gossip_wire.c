@@ -233,6 +233,38 @@ gm_bytes(struct gm_w *w, struct gw_bytes s)
 		gm_str(w, s);
 }
 
+void
+gm_str_ext(struct gm_w *w, struct gw_bytes s)
+{
+	size_t n = s.p ? s.len : 0;
+
+	if (n >= 32 && n < 256) {
+		gm_byte(w, 0xd9);
+		gm_byte(w, (uint8_t)n);
+	} else {
+		container(w, 0xa0, 32, 0xda, n);
+	}
+	if (n > 0)
+		gm_raw(w, s.p, n);
+}
+
+void
+gm_bytes_ext(struct gm_w *w, struct gw_bytes s)
+{
+	if (s.p == NULL) {
+		gm_nil(w);
+		return;
+	}
+	if (s.len < 256) {
+		gm_byte(w, 0xc4);
+		gm_byte(w, (uint8_t)s.len);
+	} else {
+		container(w, 0xc4, 0, 0xc5, s.len);
+	}
+	if (s.len > 0)
+		gm_raw(w, s.p, s.len);
+}
+
 /* --- msgpack reader ------------------------------------------------------ */
 
 int
