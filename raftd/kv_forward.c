@@ -194,7 +194,9 @@ tried(const struct fwd_req *fr, uint64_t h)
 }
 
 /* The current server if it is still a candidate, else one at random
- * among those that did not fail lately (among all, if all did). */
+ * among those that did not fail lately; if all did, the one that failed
+ * longest ago (the one that just died is still alive in gossip for a
+ * few seconds). */
 static bool
 pick(struct raftd *d, struct fwd_req *fr)
 {
@@ -218,7 +220,15 @@ pick(struct raftd *d, struct fwd_req *fr)
 	}
 	if (ncand == 0)
 		return false;
-	c = ngood > 0 ? good[rnd(f) % ngood] : cand[rnd(f) % ncand];
+	if (ngood > 0) {
+		c = good[rnd(f) % ngood];
+	} else {
+		c = cand[0];
+		for (i = 1; i < ncand; i++)
+			if (failed_find(f, d->gossip_servers[cand[i]])->at_ms <
+			    failed_find(f, d->gossip_servers[c])->at_ms)
+				c = cand[i];
+	}
 chosen:
 	snprintf(fr->server, sizeof(fr->server), "%s", d->gossip_servers[c]);
 	fr->tried[fr->ntried++] = node_id_of(fr->server);
@@ -624,10 +634,11 @@ kvfwd_stats(struct raftd *d, struct sbuf *out)
 	    "\nkvfwd.timeouts %" PRIu64 "\nkvfwd.lost_writes %" PRIu64
 	    "\nkvfwd.errors %" PRIu64 "\nkvfwd.late %" PRIu64
 	    "\nkvfwd.served %" PRIu64 "\nkvfwd.serving %zu\nkvfwd.refused %"
-	    PRIu64 "\n", f->current[0] ? f->current : "-",
+	    PRIu64 "\nkvfwd.kvd_connected %d\n",
+	    f->current[0] ? f->current : "-",
 	    raftd_client(d) ? d->ngossip_servers : 0, f->npending,
 	    f->st.requests, f->st.sent, f->st.answered, f->st.retries,
 	    f->st.failovers, f->st.no_servers, f->st.timeouts,
 	    f->st.lost_writes, f->st.errors, f->st.late, f->st.served,
-	    f->nserving, f->st.refused);
+	    f->nserving, f->st.refused, ipc_client_peers(d->kvd));
 }

@@ -17,6 +17,8 @@ client with no server known answers 500 "No known Consul servers" at once.
 import json
 import os
 import signal
+import socket
+import struct
 import threading
 import time
 
@@ -24,6 +26,8 @@ import consul
 import pytest
 
 import lictor_harness as H
+# The server port's framing and a minimal msgpack encoder.
+from test_raft_cluster import SP_PULL0, SP_PUSH0, mp, sp_connect, sp_header
 
 S = H.SLOW
 # The client's hop: the server's kvd gets 7 s (Consul's RPC hold timeout),
@@ -236,6 +240,95 @@ def test_consistency_modes_through_client(pool):
     assert r.status == 200 and r.json(), r
 
 
+def sp_pull_listener():
+    """A loopback TCP listener that speaks nng's pull0 (SP over TCP): what a
+    client raftd's server port is to a server answering it."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    ls.settimeout(10 * S)
+    return ls
+
+
+def sp_recv_frame(ls):
+    """Accepts the server's push connection and reads one message."""
+    conn, _ = ls.accept()
+    conn.settimeout(10 * S)
+    conn.sendall(sp_header(SP_PULL0))
+
+    def read(n):
+        got = b""
+        while len(got) < n:
+            chunk = conn.recv(n - len(got))
+            if not chunk:
+                raise AssertionError("connection closed after %r" % got)
+            got += chunk
+        return got
+    assert read(8) == sp_header(SP_PUSH0)
+    n = struct.unpack(">Q", read(8))[0]
+    body = read(n)
+    conn.close()
+    return body
+
+
+MSG_KV_READ, MSG_KV_WRITE, MSG_KV_SNAPSHOT = 0x0301, 0x0302, 0x0304
+RW_KV_FWD, RW_KV_FWD_REPLY = 10, 11
+
+
+def test_bad_forwards_counted_and_kept_from_kvd(pool):
+    """Forwarded requests come from the network: a server's raftd checks
+    each payload as its kvd will decode it. Malformed ones are counted in
+    wire.bad and dropped (kvd, which exits on garbage from a sibling,
+    never sees them); a well-formed one from the same connection is
+    served and answered at its reply address."""
+    cl, c = pool["client"], pool["cluster"]
+    cl.kv_put("cl/raw", b"raw-value")
+    srv = c.agents[0]
+    wait_everywhere([srv], "cl/raw", b"raw-value")
+    kvd_pid = srv.status()["kvd"]["pid"]
+    ls = sp_pull_listener()
+    reply_addr = "127.0.0.1:%d" % ls.getsockname()[1]
+    read = mp([1, "cl/raw", None, 0, 0, 1])          # GET, ?stale
+
+    def fwd(mtype, payload, timeout=5000, addr=reply_addr, req=77):
+        return mp([1, RW_KV_FWD, 4242, req, addr, mtype, payload, timeout])
+    bad = [
+        fwd(MSG_KV_READ, mp([9, "cl/raw", None, 0, 0, 1])),  # bad mode
+        fwd(MSG_KV_READ, mp([1, "cl/raw", None, 0, 0])),     # 5 fields
+        fwd(MSG_KV_READ, read + b"\xc0"),                    # trailing
+        fwd(MSG_KV_READ, b"\xc1"),                           # not msgpack
+        fwd(MSG_KV_WRITE, read),                             # not a write
+        fwd(MSG_KV_SNAPSHOT, mp(["/tmp/x"])),                # not forwarded
+        fwd(MSG_KV_READ, read, timeout=0),
+        fwd(MSG_KV_READ, read, addr=""),
+        mp([1, RW_KV_FWD, 4242, 77, reply_addr, MSG_KV_READ, read]),
+        mp([1, RW_KV_FWD_REPLY, 4242, 77, 0, "", MSG_KV_READ, read]),
+    ]
+    before = fwd_stats(srv)
+    s, got = sp_connect(srv.server_addr)
+    assert got == sp_header(SP_PULL0), got
+    for m in bad:
+        s.sendall(struct.pack(">Q", len(m)) + m)
+    good = fwd(MSG_KV_READ, read, req=0x5eed)
+    s.sendall(struct.pack(">Q", len(good)) + good)
+    body = sp_recv_frame(ls)
+    s.close()
+    ls.close()
+    # [version 1, RW_KV_FWD_REPLY, server id, req id, code 0, "", type...]
+    assert body[:3] == b"\x98\x01\x0b", body[:16]
+    # ... req id 0x5eed, code 0, "", kv.read's reply type 0x8301
+    assert b"\xcd\x5e\xed\x00\xa0\xcd\x83\x01" in body, body[:40]
+    assert b"raw-value" in body and b"cl/raw" in body, body
+    after = H.poll("wire.bad on %s counting our %d messages" % (
+        srv.name, len(bad)),
+        lambda: (lambda st: st if st["wire.bad"] - before["wire.bad"] >=
+                 len(bad) else None)(fwd_stats(srv)), 10 * S)
+    assert after["wire.bad"] - before["wire.bad"] == len(bad), after
+    assert after["kvfwd.served"] - before["kvfwd.served"] == 1, after
+    st = srv.status()["kvd"]
+    assert st["pid"] == kvd_pid and st["restarts"] == 0, st
+
+
 def agent_pids(a):
     pids = {a.pid: None}
     pids.update(H.descendants_of(a.pid))
@@ -267,6 +360,11 @@ def test_server_without_kvd_sends_the_client_elsewhere(pool):
         os.kill(kvd_pid, signal.SIGKILL)
         H.poll("kvd of %s gone" % srv.name,
                lambda: not H.pid_alive(kvd_pid), 10.0 * S)
+        # ... as its raftd sees it (a request handed to kvd in between
+        # may have run: that one is answered, not sent elsewhere).
+        H.poll("raftd of %s without kvd" % srv.name,
+               lambda: fwd_stats(srv)["kvfwd.kvd_connected"] == 0,
+               10.0 * S)
         t0 = time.monotonic()
         r = cl.put("/v1/kv/cl/nokvd/w", body=b"elsewhere", timeout=30)
         el = time.monotonic() - t0
