@@ -1,22 +1,27 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Builds the reference gossip peers for the interop and integ suites from
 # Debian's packaged Go sources, offline (GOPATH mode, no module proxy):
 #   bin/serf      the real HashiCorp Serf agent and CLI (Serf 0.9.4,
 #                 memberlist 0.2.2: github.com/hashicorp/serf/cmd/serf)
 #   bin/serfpeer  a JSON-lines Serf node on the same libraries
 #                 (serfpeer/main.go)
-# The packages come from `bash scripts/install-deps.sh --test`; only the
-# test path needs Go. bin/ is ignored by git.
-set -euo pipefail
+# Only the test path needs Go: `bash scripts/install-deps.sh --test`
+# installs the packages; run alone, this script installs what is missing.
+# POSIX sh (bench/gossip_bench.sh runs it with sh). bin/ is ignored by git.
+set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 src=/usr/share/gocode/src/github.com/hashicorp
+pkgs="golang-go golang-github-hashicorp-serf-dev golang-github-hashicorp-memberlist-dev"
 
 if ! command -v go >/dev/null 2>&1 || [ ! -d "$src/serf/cmd/serf" ] ||
     [ ! -d "$src/memberlist" ]; then
-  echo "serf-peer/build.sh: needs golang-go, golang-github-hashicorp-serf-dev" \
-    "and golang-github-hashicorp-memberlist-dev:" \
-    "run bash scripts/install-deps.sh --test" >&2
-  exit 1
+  echo "serf-peer/build.sh: installing $pkgs" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -qq $pkgs >/dev/null
 fi
 
 mkdir -p "$here/bin"
