@@ -136,9 +136,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)msg_error_dec(&m, &u.er, &e);
 		break;
 	case MSG_RAFT_KV_FORWARD:
-		if (msg_raft_kv_forward_dec(&m, &u.kf, &e) == 0)
-			(void)kv_fwd_check(u.kf.type, u.kf.payload,
-			    u.kf.payload_len, &e);
+		if (msg_raft_kv_forward_dec(&m, &u.kf, &e) == 0 &&
+		    kv_fwd_check(u.kf.type, u.kf.payload, u.kf.payload_len,
+		    &e) == 0 && kv_fwd_is_read(u.kf.type)) {
+			struct mpw w;
+			uint64_t wait = 0;
+
+			mpw_init(&w);
+			if (kv_fwd_read_wait(u.kf.type, u.kf.payload,
+			    u.kf.payload_len, &wait, &e) == 0)
+				(void)kv_fwd_read_rewait(u.kf.type,
+				    u.kf.payload, u.kf.payload_len, wait / 2,
+				    &w, &e);
+			mpw_free(&w);
+		}
 		break;
 	case MSG_RAFT_KV_FORWARD | PROTO_REPLY:
 		if (msg_raft_kv_forward_reply_dec(&m, &u.kfr, &e) == 0 &&
