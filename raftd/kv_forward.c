@@ -35,7 +35,7 @@
 #define MAX_TRIES 8		/* servers one request may try */
 #define MAX_PENDING 65536	/* a client's requests in flight */
 #define MAX_SERVING 65536	/* a server's forwarded requests in flight */
-#define IDLE_PEER_MS 300000	/* a server closes connections idle this long */
+#define IDLE_PEER_MS 300000	/* a server closes idle connections */
 
 enum fr_state {
 	FR_IDLE,		/* needs a server */
@@ -58,7 +58,7 @@ struct fwd_req {
 	enum fr_state state;
 	char server[RW_ADDR_MAX + 1];
 	uint64_t picked_ms;	/* when server was chosen */
-	uint64_t lost;		/* the connection's loss count when sent */
+	uint64_t lost;		/* the connection's losses when sent */
 	uint64_t tried[MAX_TRIES];
 	unsigned ntried;
 	char why[300];		/* the last failure, for the answer */
@@ -368,8 +368,8 @@ advance(struct raftd *d, struct fwd_req *fr)
 			}
 			if (transport_peer(d->tr, fr->server, true, &up,
 			    &lost) != 0) {
-				snprintf(fr->why, sizeof(fr->why), "cannot dial "
-				    "server %s", fr->server);
+				snprintf(fr->why, sizeof(fr->why),
+				    "cannot dial server %s", fr->server);
 			} else if (!up && now < fr->conn_deadline) {
 				return; /* the tick looks again */
 			} else if (!up) {

@@ -26,7 +26,7 @@ struct peer {
 	uint64_t last_send_ms;		/* loop thread */
 	_Atomic uint32_t sock_id;	/* the socket counted below; 0: none */
 	_Atomic int up;			/* its connected pipes */
-	_Atomic uint64_t lost;		/* connections lost, sockets closed */
+	_Atomic uint64_t lost;		/* connections lost or closed */
 };
 
 struct transport {
