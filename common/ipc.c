@@ -363,12 +363,17 @@ ipc_reply_error(struct ipc_req *pub, int code, const char *fmt, ...)
  * call: opening a context and reaping an aio cost locks and a wake of nng's
  * reaper thread on every request, a large share of a KV GET. */
 #define CALL_POOL_MAX 256
+/* Pipes a client tracks at once (one per live connection to its peer;
+ * a restarting peer leaves a few closing ones for a moment). */
+#define CLIENT_PIPES_MAX 16
 
 struct ipc_client {
 	nng_socket sock;
 	nng_dialer dialer;
 	uint64_t boot;
-	_Atomic int peers;
+	_Atomic int peers;	/* pipes fully added, not yet removed */
+	pthread_mutex_t pipes_mu;
+	uint32_t pipes[CLIENT_PIPES_MAX];	/* their ids */
 	_Atomic uint64_t peer_boot;
 	_Atomic uint64_t next_id;
 	pthread_mutex_t pool_mu;
@@ -399,16 +404,40 @@ struct ipc_call {
 	struct ipc_call *next;	/* in the client's pool */
 };
 
+/* Counts the connections that reached ADD_POST. nng also reports
+ * REM_POST for a pipe closed before it was fully added (a peer dying
+ * while we connect), so a bare counter would go down twice for one up
+ * and then read 0 with a live connection: every call would fail fast as
+ * if the peer were down. Only a pipe seen added is counted down. */
 static void
 client_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct ipc_client *c = arg;
+	uint32_t id = nng_pipe_id(p);
+	unsigned i;
 
-	if (ev == NNG_PIPE_EV_ADD_POST)
-		atomic_fetch_add(&c->peers, 1);
-	else if (ev == NNG_PIPE_EV_REM_POST)
-		atomic_fetch_sub(&c->peers, 1);
-	(void)p;
+	pthread_mutex_lock(&c->pipes_mu);
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		for (i = 0; i < CLIENT_PIPES_MAX && c->pipes[i] != 0; i++)
+			;
+		if (i < CLIENT_PIPES_MAX) {
+			c->pipes[i] = id;
+			atomic_fetch_add(&c->peers, 1);
+		} else {
+			/* More connections than we track: this one serves
+			 * calls, uncounted (the others keep peers > 0). */
+			log_warnx("ipc: over %d connections to one peer",
+			    CLIENT_PIPES_MAX);
+		}
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		for (i = 0; i < CLIENT_PIPES_MAX; i++)
+			if (c->pipes[i] == id && id != 0) {
+				c->pipes[i] = 0;
+				atomic_fetch_sub(&c->peers, 1);
+				break;
+			}
+	}
+	pthread_mutex_unlock(&c->pipes_mu);
 }
 
 int
@@ -422,7 +451,9 @@ ipc_client_open(struct ipc_client **out, const char *url, uint64_t boot_id,
 		return lerr_set(e, LE_NOMEM, "ipc client");
 	c->boot = boot_id;
 	pthread_mutex_init(&c->pool_mu, NULL);
+	pthread_mutex_init(&c->pipes_mu, NULL);
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		pthread_mutex_destroy(&c->pipes_mu);
 		free(c);
 		return lerr_set(e, LE_IO, "nng_req0_open: %s",
 		    nng_strerror(rv));
@@ -439,6 +470,7 @@ ipc_client_open(struct ipc_client **out, const char *url, uint64_t boot_id,
 	if ((rv = nng_dial(c->sock, url, &c->dialer, NNG_FLAG_NONBLOCK)) !=
 	    0) {
 		nng_close(c->sock);
+		pthread_mutex_destroy(&c->pipes_mu);
 		free(c);
 		return lerr_set(e, LE_IO, "dial %s: %s", url,
 		    nng_strerror(rv));
@@ -465,6 +497,7 @@ client_release_locked(struct ipc_client *c)
 		free(call);
 	}
 	pthread_mutex_destroy(&c->pool_mu);
+	pthread_mutex_destroy(&c->pipes_mu);
 	free(c);
 }
 
