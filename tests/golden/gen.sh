@@ -1,7 +1,7 @@
 #!/bin/sh
 # Regenerate tests/golden/lzw.vec and frame.vec with Go's own code (see
 # gen/main.go). Offline, in GOPATH mode with Debian's packaged Go sources,
-# as ../../shared/tools/serf-peer/build.sh builds the reference peers.
+# as tools/serf-peer/build.sh builds the reference peers.
 # Needs: apt-get install -y golang-go golang-github-hashicorp-memberlist-dev
 # The unit tests read the committed .vec files and never need Go.
 set -eu

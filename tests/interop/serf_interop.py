@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Serf layer interop: tests/interop/serf_node (gossipd/serf + gossipd/core
 over proto's framing, no daemon) against real Go Serf nodes (serfpeer from
-../shared/tools/serf-peer, Debian's serf 0.9.4 / memberlist 0.2.2).
+tools/serf-peer, Debian's serf 0.9.4 / memberlist 0.2.2).
 
 Usage: serf_interop.py SERF_NODE SERFPEER [BASE_IP]
 Three nodes on loopback: goA, then ours joining goA, then goB joining us
@@ -149,6 +149,10 @@ def main():
                              "%s:%d" % (IP["goA"], PORT),
                              "-max-runtime", "90"], False)
         procs.append(us)
+        # goB joins through our node: wait until it listens and has
+        # joined (slow to start under the sanitizers).
+        us.wait(lambda e: e.get("ev") == "done" and
+                e.get("args", [""])[0] == "join", 30, "done join")
         b = go("goB", join="%s:%d" % (IP["lictor"], PORT),
                tags="role=db,dc=dc1")
 

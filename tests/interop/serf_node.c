@@ -1,6 +1,6 @@
 /* serf_node.c: a bare-bones gossip node for interop tests of the Serf
  * layer (gossipd/serf) against real Go Serf nodes (serfpeer, serf agent
- * from ../shared/tools/serf-peer). Not gossipd: one thread, blocking TCP
+ * from tools/serf-peer). Not gossipd: one thread, blocking TCP
  * with short timeouts, no encryption, plain poll(2); just enough I/O to
  * put gossipd/serf and gossipd/core on the wire through proto's framing.
  *

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Regenerates tests/golden/serf/vectors.inc from Debian's Serf sources
 # (golang-github-hashicorp-serf-dev, GOPATH mode, no module proxy), as
-# ../../../../shared/tools/serf-peer/build.sh builds its peers. Serf's
+# tools/serf-peer/build.sh builds its peers. Serf's
 # package is copied with vectors_gen.go.in added to it, so the bytes come
 # from Serf's own encoders. The unit test reads the committed file and
 # needs no Go.
