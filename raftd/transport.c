@@ -64,8 +64,12 @@ rx_cb(void *arg)
 	struct delivery *d;
 	int rv = nng_aio_result(t->rx);
 
-	if (rv == NNG_ECLOSED || atomic_load(&t->closing))
+	if (atomic_load(&t->closing) || rv == NNG_ECLOSED) {
+		/* A message that arrived as we close is ours to free. */
+		if (rv == 0)
+			nng_msg_free(nng_aio_get_msg(t->rx));
 		return;
+	}
 	if (rv == 0) {
 		d = xmalloc(sizeof(*d));
 		d->t = t;
