@@ -228,76 +228,6 @@ raft_request(struct raft_cmd *c, const char *method, const char *path,
 
 /* ---- JSON as Go's api package decodes it ---------------------------- */
 
-/*
- * decodeBody: json.NewDecoder(body).Decode(out), which reads one value
- * and ignores what follows. Go's texts for an empty or truncated body;
- * other syntax errors keep jansson's words. Integers above INT64_MAX
- * (never a Raft index in practice) are a syntax error to jansson.
- */
-static json_t *
-op_json_load(const char *body, size_t len, struct sbuf *err)
-{
-	json_error_t je;
-	json_t *j;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (strchr(" \t\r\n", body[i]) == NULL)
-			break;
-	if (i == len) {
-		sbuf_adds(err, "EOF");
-		return NULL;
-	}
-	j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL |
-	    JSON_DISABLE_EOF_CHECK, &je);
-	if (j == NULL) {
-		if (strstr(je.text, "near end of file") != NULL ||
-		    strstr(je.text, "premature end of input") != NULL)
-			sbuf_adds(err, "unexpected EOF");
-		else
-			sbuf_adds(err, je.text);
-	}
-	return j;
-}
-
-/* How Go's UnmarshalTypeError names a value: numbers show their text
- * only when the target is an integer. */
-static void
-json_what(const json_t *v, bool literal, struct sbuf *b)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		sbuf_adds(b, "object");
-		break;
-	case JSON_ARRAY:
-		sbuf_adds(b, "array");
-		break;
-	case JSON_STRING:
-		sbuf_adds(b, "string");
-		break;
-	case JSON_INTEGER:
-		if (literal)
-			sbuf_printf(b, "number %" JSON_INTEGER_FORMAT,
-			    json_integer_value(v));
-		else
-			sbuf_adds(b, "number");
-		break;
-	case JSON_REAL:
-		if (literal)
-			sbuf_printf(b, "number %.17g", json_real_value(v));
-		else
-			sbuf_adds(b, "number");
-		break;
-	case JSON_TRUE:
-	case JSON_FALSE:
-		sbuf_adds(b, "bool");
-		break;
-	case JSON_NULL:
-		sbuf_adds(b, "null");
-		break;
-	}
-}
-
 /* "json: cannot unmarshal <what> into Go struct field <Struct>.<path>
  * of type <type>" (Go 1.20 and later name the whole path). */
 static int
@@ -305,7 +235,7 @@ type_error(const json_t *v, bool literal, const char *strct,
     const char *path, const char *type, struct sbuf *err)
 {
 	sbuf_adds(err, "json: cannot unmarshal ");
-	json_what(v, literal, err);
+	cli_json_what(v, literal, err);
 	sbuf_printf(err, " into Go struct field %s.%s of type %s", strct, path,
 	    type);
 	return -1;
@@ -315,7 +245,7 @@ static int
 value_error(const json_t *v, const char *type, struct sbuf *err)
 {
 	sbuf_adds(err, "json: cannot unmarshal ");
-	json_what(v, false, err);
+	cli_json_what(v, false, err);
 	sbuf_printf(err, " into Go value of type %s", type);
 	return -1;
 }
@@ -435,7 +365,7 @@ op_raft_config_decode(const char *body, size_t len,
 	int rv = -1;
 
 	memset(out, 0, sizeof(*out));
-	if ((j = op_json_load(body, len, err)) == NULL)
+	if ((j = cli_json_load(body, len, err)) == NULL)
 		return -1;
 	if (json_is_null(j)) {
 		json_decref(j);
@@ -501,7 +431,7 @@ op_transfer_decode(const char *body, size_t len, bool *success,
 	int rv = -1;
 
 	*success = false;
-	if ((j = op_json_load(body, len, err)) == NULL)
+	if ((j = cli_json_load(body, len, err)) == NULL)
 		return -1;
 	if (json_is_null(j)) {
 		json_decref(j);
