@@ -23,7 +23,7 @@
 #define CONSUL_DEAD_RECLAIM_MS 30000
 #define CONSUL_LEAVE_PROPAGATE_MS 3000
 #define CONSUL_MIN_QUEUE_DEPTH 4096
-#define RAW_EVENTS_KEPT 32
+#define JOINS_QUEUED_MAX 32
 
 /* ---- the loop timer ---- */
 
@@ -325,11 +325,22 @@ void
 pool_join(struct pool *p, const char *const *addrs, const size_t *lens,
     unsigned n, struct ipc_req *req, bool retry)
 {
-	struct join_op *j = xcalloc(1, sizeof(*j)), **jp;
+	struct join_op *j, **jp;
 	int port = (int)(p->which == POOL_LAN ? p->d->cfg.port_serf_lan :
 	    p->d->cfg.port_serf_wan);
 	struct lerr e = { "" };
+	unsigned queued = 0;
 
+	/* Serf runs one join at a time: the queue behind it is bounded. */
+	for (j = p->joins; j != NULL; j = j->next)
+		queued++;
+	if (queued >= JOINS_QUEUED_MAX) {
+		if (req != NULL)
+			serve_reply(req, MSG_GOSSIP_JOIN, 500, "too many joins "
+			    "in progress; try again", 0, NULL);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
 	j->p = p;
 	j->req = req;
 	j->retry = retry;
