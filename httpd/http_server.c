@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void
 hreq_free(struct hreq *hr)
@@ -264,24 +265,40 @@ route(struct hreq *hr)
 	}
 }
 
+static void http_handle(struct hreq *hr);
+
 static void
 http_cb(nng_aio *aio)
 {
 	nng_http_handler *hh = nng_aio_get_input(aio, 1);
 	struct httpd *h = nng_http_handler_get_data(hh);
-	struct hreq *hr = calloc(1, sizeof(*hr));
+	struct hreq *hr;
+
+	atomic_fetch_add(&h->in_handler, 1);
+	if (atomic_load(&h->stopping)) {
+		nng_aio_finish(aio, NNG_ECLOSED);
+	} else if ((hr = calloc(1, sizeof(*hr))) == NULL ||
+	    nng_http_res_alloc(&hr->res) != 0) {
+		free(hr);
+		nng_aio_finish(aio, NNG_ENOMEM);
+	} else {
+		hr->h = h;
+		hr->aio = aio;
+		http_handle(hr);
+	}
+	atomic_fetch_sub(&h->in_handler, 1);
+}
+
+static void
+http_handle(struct hreq *hr)
+{
+	struct httpd *h = hr->h;
+	nng_aio *aio = hr->aio;
 	const char *uri, *qm;
 	size_t plen;
 
-	if (hr == NULL || nng_http_res_alloc(&hr->res) != 0) {
-		free(hr);
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
 	atomic_fetch_add(&h->requests, 1);
 	atomic_fetch_add(&h->inflight, 1);
-	hr->h = h;
-	hr->aio = aio;
 	hr->req = nng_aio_get_input(aio, 0);
 	hr->method = nng_http_req_get_method(hr->req);
 	nng_http_res_set_header(hr->res, "X-Consul-Default-Acl-Policy",
@@ -384,9 +401,30 @@ httpd_start(struct httpd *h, struct lerr *e)
 	return 0;
 }
 
+/* Waits up to about limit_ms for *counter to reach 0. */
+static void
+wait_zero(_Atomic int *counter, int limit_ms)
+{
+	for (int i = 0; i < limit_ms && atomic_load(counter) > 0; i++)
+		usleep(1000);
+}
+
 void
 httpd_stop(struct httpd *h)
 {
+	atomic_store(&h->stopping, true);
 	if (h->srv != NULL)
 		nng_http_server_stop(h->srv);
+	/* A handler that started before the flag may still be calling a
+	 * sibling: the IPC clients must outlive it. */
+	wait_zero(&h->in_handler, 5000);
+}
+
+void
+httpd_drain(struct httpd *h)
+{
+	/* Closing the IPC clients failed every call in flight; their
+	 * callbacks finish the requests on nng's threads. */
+	for (int i = 0; i < 5000 && atomic_load(&h->inflight) > 0; i++)
+		usleep(1000);
 }

@@ -32,6 +32,11 @@ struct httpd {
 	nng_http_server *srv;
 	_Atomic uint64_t requests, errors_4xx, errors_5xx, kvd_unavailable;
 	_Atomic uint64_t inflight, blocking;
+	/* Handlers running now on nng's threads, and whether the daemon
+	 * stops: a stopping httpd answers 503 without calling a sibling,
+	 * and its IPC clients close only once no handler runs. */
+	_Atomic int in_handler;
+	_Atomic bool stopping;
 	_Atomic uint64_t kvd_boot_seen;
 };
 
@@ -60,6 +65,9 @@ struct hreq {
 /* http_server.c */
 int httpd_start(struct httpd *h, struct lerr *e);
 void httpd_stop(struct httpd *h);
+/* After the IPC clients closed: waits (bounded) for the requests they
+ * were serving to finish. */
+void httpd_drain(struct httpd *h);
 /* Sends a response: status, content type (NULL: none), body. Frees hr. */
 void hreq_finish(struct hreq *hr, uint16_t status, const char *ctype,
     const void *body, size_t len);

@@ -84,6 +84,7 @@ main(int argc, char **argv)
 	ipc_client_close(h.kvd);
 	ipc_client_close(h.raft);
 	ipc_client_close(h.gossip);
+	httpd_drain(&h);
 	loop_free(h.loop);
 	config_free(&h.cfg);
 	daemon_args_free(&args);
