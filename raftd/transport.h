@@ -1,9 +1,11 @@
-/* transport.h: messages between servers' raftds over TCP with nng. Each
- * raftd listens with one pull socket on its server address (-server-port,
- * 8300) and sends through one push socket per peer address, dialed on
- * first use and redialed by nng. Sends never block: when a peer is down
- * or slow and its queue is full the message is dropped and counted;
- * Raft retransmits. Messages arrive on the loop thread.
+/* transport.h: messages between servers' raftds over TCP. Each raftd
+ * listens on its server address (-server-port, 8300) and sends through
+ * one connection per peer address, dialed on first use and redialed with
+ * backoff (50 ms .. 1 s). The bytes are nng's SP wire protocol for the
+ * pipeline pattern (we push, the listener pulls), driven by raftd's own
+ * loop (transport.c says why). Sends never block: when a peer is down or
+ * slow and its queue is full the message is dropped and counted; Raft
+ * retransmits. Messages arrive on the loop thread.
  *
  * Messages from the network are untrusted: the receiver decodes and
  * validates them (raft_wire.c) and counts what it drops. */
