@@ -1,211 +1,446 @@
-/* ipc.c: nng req/rep channels carrying proto.h envelopes. */
+/* ipc.c: request/reply channels between lictor's daemons over unix
+ * sockets, speaking nng's SP wire protocol for req0/rep0 over ipc://.
+ *
+ * The wire: each side first sends an 8-byte header ("\0SP\0", its
+ * protocol number, two zero bytes); then every message is a byte 0x01, a
+ * 64-bit big-endian length and the body. A request's body starts with
+ * the requester's 32-bit request id (high bit set), which the reply
+ * carries back (rep0's backtrace); then comes the proto.h envelope. nng's
+ * req0 and rep0 sockets interoperate with these (lictor ctl and the
+ * tests talk to daemons through nng), but the daemons' own channels no
+ * longer run through nng's poller and task threads: a server reads and
+ * answers on its loop's thread, and a client writes from the calling
+ * thread and reads replies on one I/O thread of its own. Each message
+ * between two daemons now costs one wake-up on each side instead of
+ * several thread hand-offs (docs/architecture.md). */
 #include "ipc.h"
 #include "gotime.h"
 #include "log.h"
 
+#include <errno.h>
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <stdatomic.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-#define IPC_RECEIVERS 8
+#define SP_HDR_LEN 8
+#define SP_REQ0 0x30		/* nng's NNI_PROTO(3, 0) */
+#define SP_REP0 0x31		/* NNI_PROTO(3, 1) */
+#define FRAME_HDR 9		/* 0x01 and a 64-bit length */
+#define REQ_ID_LEN 4
+#define BACKTRACE_MAX 8		/* rep0's hop limit (words of 4 bytes) */
+#define FRAME_MAX (PROTO_MAX_MSG + BACKTRACE_MAX * 4)
+#define SERVER_CONNS_MAX 128
+#define RX_CHUNK 65536
+#define HANDSHAKE_MS 2000
+#define REDIAL_MIN_MS 50
+#define REDIAL_MAX_MS 500
 
-static int
-nng_sink(void *data, const char *buf, size_t len)
-{
-	return nng_msg_append(data, buf, len) == 0 ? 0 : -1;
-}
+/* ---- shared pieces ---- */
 
-static int
-le_from_nng(int rv)
-{
-	switch (rv) {
-	case NNG_ETIMEDOUT:
-		return -LE_TIMEOUT;
-	case NNG_ECLOSED:
-		return -LE_CLOSED;
-	case NNG_ENOMEM:
-		return -LE_NOMEM;
-	case NNG_ECONNRESET:
-	case NNG_ECONNREFUSED:
-	case NNG_ECONNSHUT:
-		return -LE_UNAVAIL;
-	default:
-		return -LE_IO;
-	}
-}
+/* A growable output buffer, the sink of an mpw writer. */
+struct obuf {
+	uint8_t *p;
+	size_t len, cap;
+};
 
-/* Refuse peers that are not us (or root): the run directory is private
- * already; this is the second lock on the door. */
 static void
-pipe_check_uid(nng_pipe p, nng_pipe_ev ev, void *arg)
+obuf_reserve(struct obuf *o, size_t more)
 {
-	uint64_t uid;
+	size_t want = o->len + more;
 
-	(void)ev;
-	(void)arg;
-	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0 &&
-	    uid != (uint64_t)geteuid() && uid != 0) {
-		log_warnx("ipc: refusing a peer with uid %llu",
-		    (unsigned long long)uid);
-		nng_pipe_close(p);
+	if (want <= o->cap)
+		return;
+	o->cap = o->cap < 256 ? 256 : o->cap;
+	while (o->cap < want)
+		o->cap *= 2;
+	if ((o->p = realloc(o->p, o->cap)) == NULL)
+		fatalx("ipc: out of memory");
+}
+
+static int
+obuf_sink(void *data, const char *buf, size_t len)
+{
+	struct obuf *o = data;
+
+	obuf_reserve(o, len);
+	memcpy(o->p + o->len, buf, len);
+	o->len += len;
+	return 0;
+}
+
+/* Writes the frame header into the first FRAME_HDR bytes of o. */
+static void
+obuf_seal(struct obuf *o)
+{
+	uint64_t n = o->len - FRAME_HDR;
+
+	o->p[0] = 1;
+	for (int i = 0; i < 8; i++)
+		o->p[1 + i] = (uint8_t)(n >> (56 - 8 * i));
+}
+
+/* Bytes waiting to be written on a connection. */
+struct outq_item {
+	struct outq_item *next;
+	uint8_t *p;
+	size_t len, off;
+};
+
+struct outq {
+	struct outq_item *head, *tail;
+};
+
+static void
+outq_push(struct outq *q, uint8_t *p, size_t len, size_t off)
+{
+	struct outq_item *it = malloc(sizeof(*it));
+
+	if (it == NULL)
+		fatalx("ipc: out of memory");
+	it->next = NULL;
+	it->p = p;
+	it->len = len;
+	it->off = off;
+	if (q->tail != NULL)
+		q->tail->next = it;
+	else
+		q->head = it;
+	q->tail = it;
+}
+
+static void
+outq_clear(struct outq *q)
+{
+	struct outq_item *it;
+
+	while ((it = q->head) != NULL) {
+		q->head = it->next;
+		free(it->p);
+		free(it);
 	}
+	q->tail = NULL;
+}
+
+/* Writes what is queued; 0 when all went, 1 when the socket is full,
+ * -1 when the connection broke. */
+static int
+outq_flush(struct outq *q, int fd)
+{
+	struct outq_item *it;
+
+	while ((it = q->head) != NULL) {
+		ssize_t n = send(fd, it->p + it->off, it->len - it->off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 1;
+		if (n < 0)
+			return -1;
+		it->off += (size_t)n;
+		if (it->off < it->len)
+			continue;
+		q->head = it->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+		free(it->p);
+		free(it);
+	}
+	return 0;
+}
+
+/* Sends buf (taking it) at once if nothing waits before it, queueing
+ * what the socket does not take; 0, 1 (queued, wait for POLLOUT) or -1. */
+static int
+send_or_queue(struct outq *q, int fd, uint8_t *buf, size_t len)
+{
+	ssize_t n = 0;
+
+	if (q->head == NULL) {
+		n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			free(buf);
+			return -1;
+		}
+		if (n < 0)
+			n = 0;
+		if ((size_t)n == len) {
+			free(buf);
+			return 0;
+		}
+	}
+	outq_push(q, buf, len, (size_t)n);
+	return 1;
+}
+
+static void
+sp_header(uint8_t out[SP_HDR_LEN], uint16_t proto)
+{
+	memcpy(out, "\0SP\0", 4);
+	out[4] = (uint8_t)(proto >> 8);
+	out[5] = (uint8_t)proto;
+	out[6] = 0;
+	out[7] = 0;
+}
+
+static uint64_t
+be_get(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int
+url_path(const char *url, struct sockaddr_un *sa, struct lerr *e)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strncmp(url, "ipc://", 6) != 0)
+		return lerr_set(e, LE_INVAL, "not an ipc:// address: %s", url);
+	if (strlen(url + 6) >= sizeof(sa->sun_path))
+		return lerr_set(e, LE_RANGE, "socket path too long: %s",
+		    url + 6);
+	memcpy(sa->sun_path, url + 6, strlen(url + 6));
+	return 0;
+}
+
+/* A read buffer that whole frames are cut from. */
+struct rbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+/* Reads what the socket has into r: 1 read something, 0 nothing more
+ * for now, -1 closed or broken. */
+static int
+rbuf_fill(struct rbuf *r, int fd)
+{
+	ssize_t n;
+
+	if (r->cap - r->len < RX_CHUNK / 4) {
+		r->cap = r->cap < RX_CHUNK ? RX_CHUNK : r->cap * 2;
+		if ((r->p = realloc(r->p, r->cap)) == NULL)
+			fatalx("ipc: out of memory");
+	}
+	n = recv(fd, r->p + r->len, r->cap - r->len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1;
+	r->len += (size_t)n;
+	return 1;
+}
+
+/* The next whole frame at off in r: 1 with *body and *len set (valid until
+ * rbuf_consume), 0 when incomplete, -1 for a bad frame (*why). */
+static int
+rbuf_frame(struct rbuf *r, size_t off, const uint8_t **body, size_t *len,
+    const char **why)
+{
+	uint64_t n;
+
+	if (r->len - off < FRAME_HDR)
+		return 0;
+	if (r->p[off] != 1) {
+		*why = "not an SP message frame";
+		return -1;
+	}
+	n = be_get(r->p + off + 1, 8);
+	if (n > FRAME_MAX) {
+		*why = "message over the size limit";
+		return -1;
+	}
+	if (r->len - off - FRAME_HDR < n)
+		return 0;
+	*body = r->p + off + FRAME_HDR;
+	*len = (size_t)n;
+	return 1;
+}
+
+/* Drops the first off bytes; then makes room for the whole frame that
+ * has begun, so that it is read in few calls. */
+static void
+rbuf_consume(struct rbuf *r, size_t off)
+{
+	if (off > 0) {
+		memmove(r->p, r->p + off, r->len - off);
+		r->len -= off;
+	}
+	if (r->len == 0 && r->cap > 4 * RX_CHUNK) {
+		free(r->p);
+		r->p = NULL;
+		r->cap = 0;
+	} else if (r->len >= FRAME_HDR) {
+		uint64_t n = be_get(r->p + 1, 8);
+
+		if (n <= FRAME_MAX && r->cap < FRAME_HDR + n + RX_CHUNK / 4) {
+			r->cap = FRAME_HDR + (size_t)n + RX_CHUNK / 4;
+			if ((r->p = realloc(r->p, r->cap)) == NULL)
+				fatalx("ipc: out of memory");
+		}
+	}
+}
+
+static void *
+xdup(const void *p, size_t n)
+{
+	void *q = malloc(n > 0 ? n : 1);
+
+	if (q == NULL)
+		fatalx("ipc: out of memory");
+	memcpy(q, p, n);
+	return q;
 }
 
 /* ================= servers ================= */
 
-enum sreq_state { SR_RECV, SR_HANDLER, SR_SEND, SR_IDLE };
+struct sconn {
+	struct ipc_server *s;
+	struct sconn *next, *prev;
+	int fd;
+	bool handshaken;
+	bool dead;
+	uint8_t hin[SP_HDR_LEN];
+	size_t hin_got;
+	struct rbuf rb;
+	struct outq oq;
+	int refs;		/* 1 while open, + 1 per request not answered */
+};
 
 struct sreq {
 	struct ipc_req pub;
-	nng_ctx ctx;
-	nng_aio *aio;
-	nng_msg *in;
-	nng_msg *out;
+	struct sconn *conn;
+	struct sreq *next, *prev;	/* the server's unanswered requests */
+	uint8_t *in;			/* the request's bytes (msg borrows) */
+	uint8_t bt[BACKTRACE_MAX * REQ_ID_LEN];
+	size_t bt_len;
+	struct obuf out;
 	struct mpw w;
-	enum sreq_state state;
-	struct sreq *next_all;
-	struct sreq *next_free;
 };
 
 struct ipc_server {
-	nng_socket sock;
 	struct loop *loop;
 	enum ipc_trust trust;
 	ipc_handler_fn fn;
 	void *arg;
 	uint64_t boot;
-	pthread_mutex_t mtx;
-	struct sreq *all;
-	struct sreq *free;
-	int receiving;
+	int lfd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct sconn *conns;
+	int nconns;
+	struct sreq *reqs;
 	bool closing;
 	_Atomic uint64_t bad, served, inflight;
 };
 
-static void sreq_cb(void *arg);
-
-static struct sreq *
-sreq_new(struct ipc_server *s)
+static void
+sconn_unref(struct sconn *c)
 {
-	struct sreq *r = calloc(1, sizeof(*r));
+	if (--c->refs > 0)
+		return;
+	free(c->rb.p);
+	outq_clear(&c->oq);
+	free(c);
+}
 
+static void
+sconn_close(struct sconn *c)
+{
+	struct ipc_server *s = c->s;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	loop_unwatch_fd(s->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	s->nconns--;
+	outq_clear(&c->oq);
+	sconn_unref(c);
+}
+
+static void
+sreq_unlink(struct sreq *r)
+{
+	struct ipc_server *s = r->pub.srv;
+
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else if (s->reqs == r)
+		s->reqs = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	r->next = r->prev = NULL;
+}
+
+static void
+sreq_free(struct sreq *r)
+{
+	proto_msg_free(&r->pub.msg);
+	free(r->in);
+	free(r->out.p);
+	sconn_unref(r->conn);
+	free(r);
+}
+
+/* One request frame from c. Returns false when the connection must be
+ * dropped. */
+static bool
+srv_request(struct sconn *c, const uint8_t *body, size_t len)
+{
+	struct ipc_server *s = c->s;
+	struct sreq *r;
+	struct lerr e;
+	size_t bt = 0;
+	int rv;
+
+	/* rep0's backtrace: words up to one with the high bit set. */
+	for (;;) {
+		if (len - bt < REQ_ID_LEN || bt / REQ_ID_LEN >= BACKTRACE_MAX) {
+			atomic_fetch_add(&s->bad, 1);
+			log_warnx("ipc: a request without a request id; "
+			    "dropping the connection");
+			return false;
+		}
+		bt += REQ_ID_LEN;
+		if (body[bt - REQ_ID_LEN] & 0x80)
+			break;
+	}
+	r = calloc(1, sizeof(*r));
 	if (r == NULL)
-		return NULL;
-	if (nng_ctx_open(&r->ctx, s->sock) != 0) {
-		free(r);
-		return NULL;
-	}
-	if (nng_aio_alloc(&r->aio, sreq_cb, r) != 0) {
-		nng_ctx_close(r->ctx);
-		free(r);
-		return NULL;
-	}
+		fatalx("ipc: out of memory");
 	r->pub.srv = s;
 	r->pub.priv = r;
-	r->next_all = s->all;
-	s->all = r;
-	return r;
-}
-
-/* Puts one more context into the receiving state; called with mtx. */
-static void
-srv_add_receiver_locked(struct ipc_server *s)
-{
-	struct sreq *r;
-
-	if (s->closing)
-		return;
-	if ((r = s->free) != NULL)
-		s->free = r->next_free;
-	else if ((r = sreq_new(s)) == NULL) {
-		log_warnx("ipc: cannot allocate a receive context");
-		return;
-	}
-	r->state = SR_RECV;
-	s->receiving++;
-	nng_ctx_recv(r->ctx, r->aio);
-}
-
-static void
-srv_deliver(void *arg)
-{
-	struct sreq *r = arg;
-	struct ipc_server *s = r->pub.srv;
-
-	if (s->closing)
-		return; /* queued before the close; freed by it */
-	s->fn(s->arg, &r->pub);
-}
-
-static void
-sreq_done(struct sreq *r)
-{
-	struct ipc_server *s = r->pub.srv;
-
-	proto_msg_free(&r->pub.msg);
-	if (r->in != NULL) {
-		nng_msg_free(r->in);
-		r->in = NULL;
-	}
-	atomic_fetch_sub(&s->inflight, 1);
-	pthread_mutex_lock(&s->mtx);
-	if (!s->closing && s->receiving < IPC_RECEIVERS) {
-		r->state = SR_RECV;
-		s->receiving++;
-		nng_ctx_recv(r->ctx, r->aio);
-	} else {
-		r->state = SR_IDLE;
-		r->next_free = s->free;
-		s->free = r;
-	}
-	pthread_mutex_unlock(&s->mtx);
-}
-
-static void
-sreq_cb(void *arg)
-{
-	struct sreq *r = arg;
-	struct ipc_server *s = r->pub.srv;
-	struct lerr e;
-	int rv = nng_aio_result(r->aio);
-
-	if (r->state == SR_SEND) {
-		if (rv != 0) {
-			nng_msg_free(nng_aio_get_msg(r->aio));
-			nng_aio_set_msg(r->aio, NULL);
-		}
-		atomic_fetch_add(&s->served, 1);
-		sreq_done(r);
-		return;
-	}
-	/* SR_RECV */
-	pthread_mutex_lock(&s->mtx);
-	s->receiving--;
-	if (rv != 0) {
-		if (rv != NNG_ECLOSED && !s->closing) {
-			s->receiving++;
-			nng_ctx_recv(r->ctx, r->aio);
-		} else {
-			r->state = SR_IDLE;
-		}
-		pthread_mutex_unlock(&s->mtx);
-		return;
-	}
-	/* Keep the pool of receivers full while this one is busy. */
-	srv_add_receiver_locked(s);
-	pthread_mutex_unlock(&s->mtx);
+	r->conn = c;
+	c->refs++;
+	memcpy(r->bt, body, bt);
+	r->bt_len = bt;
+	r->in = xdup(body + bt, len - bt);
+	r->next = s->reqs;
+	if (s->reqs != NULL)
+		s->reqs->prev = r;
+	s->reqs = r;
 	atomic_fetch_add(&s->inflight, 1);
-	r->in = nng_aio_get_msg(r->aio);
-	nng_aio_set_msg(r->aio, NULL);
-	r->state = SR_HANDLER;
-	rv = proto_decode(nng_msg_body(r->in), nng_msg_len(r->in),
-	    &r->pub.msg, &e);
+	rv = proto_decode(r->in, len - bt, &r->pub.msg, &e);
 	if (rv == 0 && (r->pub.msg.type & PROTO_REPLY) != 0)
 		rv = lerr_set(&e, LE_MALFORMED, "a reply sent as a request");
 	if (rv != 0) {
@@ -218,9 +453,143 @@ sreq_cb(void *arg)
 		}
 		log_warnx("ipc: malformed request rejected: %s", e.msg);
 		ipc_reply_error(&r->pub, rv, "malformed request: %s", e.msg);
-		return;
+		return true;
 	}
-	loop_post(s->loop, srv_deliver, r);
+	s->fn(s->arg, &r->pub);
+	return true;
+}
+
+static void sconn_read(struct sconn *c, int fd);
+
+static void
+sconn_io(void *arg, int fd, short revents)
+{
+	struct sconn *c = arg;
+	int rv;
+
+	if (revents & POLLOUT) {
+		if ((rv = outq_flush(&c->oq, fd)) < 0) {
+			sconn_close(c);
+			return;
+		}
+		loop_modify_fd(c->s->loop, fd, POLLIN | (rv ? POLLOUT : 0));
+	}
+	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+		return;
+	/* A handler's reply may drop the connection (a write error): hold
+	 * it until the reading is done. */
+	c->refs++;
+	sconn_read(c, fd);
+	sconn_unref(c);
+}
+
+static void
+sconn_read(struct sconn *c, int fd)
+{
+	const uint8_t *body;
+	const char *why = NULL;
+	size_t len, off;
+	int rv;
+
+	/* Bounded reading, so one busy client cannot starve the loop. */
+	for (int rounds = 0; rounds < 8 && !c->dead; rounds++) {
+		if (!c->handshaken) {
+			ssize_t n = recv(fd, c->hin + c->hin_got,
+			    SP_HDR_LEN - c->hin_got, MSG_DONTWAIT);
+			uint8_t want[SP_HDR_LEN];
+
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				return;
+			if (n <= 0)
+				goto drop;
+			c->hin_got += (size_t)n;
+			if (c->hin_got < SP_HDR_LEN)
+				continue;
+			sp_header(want, SP_REQ0);
+			if (memcmp(c->hin, want, SP_HDR_LEN) != 0) {
+				why = "not an SP req0 peer";
+				goto bad;
+			}
+			c->handshaken = true;
+		}
+		if ((rv = rbuf_fill(&c->rb, fd)) == 0)
+			return;
+		if (rv < 0)
+			goto drop;
+		off = 0;
+		while ((rv = rbuf_frame(&c->rb, off, &body, &len, &why)) ==
+		    1) {
+			off += FRAME_HDR + len;
+			if (!srv_request(c, body, len))
+				goto drop;
+			if (c->dead)
+				return;
+		}
+		if (rv < 0)
+			goto bad;
+		rbuf_consume(&c->rb, off);
+	}
+	return;
+bad:
+	atomic_fetch_add(&c->s->bad, 1);
+	log_warnx("ipc: %s; dropping the connection", why);
+drop:
+	sconn_close(c);
+}
+
+static void
+srv_accept(void *arg, int lfd, short revents)
+{
+	struct ipc_server *s = arg;
+	uint8_t hdr[SP_HDR_LEN];
+
+	(void)revents;
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+		struct sconn *c;
+
+		if (fd < 0)
+			return;
+		/* Refuse peers that are not us (or root): the run directory
+		 * is private already; this is the second lock on the door. */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
+		    cred.uid != geteuid() && cred.uid != 0) {
+			log_warnx("ipc: refusing a peer with uid %u",
+			    (unsigned)cred.uid);
+			close(fd);
+			continue;
+		}
+		if (s->nconns >= SERVER_CONNS_MAX) {
+			log_warnx("ipc: over %d connections on %s; refusing "
+			    "one", SERVER_CONNS_MAX, s->path);
+			close(fd);
+			continue;
+		}
+		sp_header(hdr, SP_REP0);
+		if (send(fd, hdr, SP_HDR_LEN, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+		    SP_HDR_LEN) {
+			close(fd);
+			continue;
+		}
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			fatalx("ipc: out of memory");
+		c->s = s;
+		c->fd = fd;
+		c->refs = 1;
+		if (loop_watch_fd(s->loop, fd, POLLIN, sconn_io, c) != 0) {
+			log_warnx("ipc: no room to watch a connection");
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = s->conns;
+		if (s->conns != NULL)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
+	}
 }
 
 int
@@ -228,39 +597,40 @@ ipc_server_open(struct ipc_server **out, const char *url, struct loop *l,
     enum ipc_trust trust, ipc_handler_fn fn, void *arg, uint64_t boot_id,
     struct lerr *e)
 {
-	struct ipc_server *s = calloc(1, sizeof(*s));
-	nng_listener lst;
-	int rv;
+	struct sockaddr_un sa;
+	struct ipc_server *s;
+	int fd, rv;
 
-	if (s == NULL)
+	if ((rv = url_path(url, &sa, e)) != 0)
+		return rv;
+	unlink(sa.sun_path); /* a stale socket from a killed process */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return lerr_set(e, LE_IO, "socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    chmod(sa.sun_path, 0600) != 0 || listen(fd, 128) != 0) {
+		rv = errno;
+		close(fd);
+		return lerr_set(e, LE_IO, "listen on %s: %s", url,
+		    strerror(rv));
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		close(fd);
 		return lerr_set(e, LE_NOMEM, "ipc server");
+	}
 	s->loop = l;
 	s->trust = trust;
 	s->fn = fn;
 	s->arg = arg;
 	s->boot = boot_id;
-	pthread_mutex_init(&s->mtx, NULL);
-	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+	s->lfd = fd;
+	snprintf(s->path, sizeof(s->path), "%s", sa.sun_path);
+	if (loop_watch_fd(l, fd, POLLIN, srv_accept, s) != 0) {
+		close(fd);
 		free(s);
-		return lerr_set(e, LE_IO, "nng_rep0_open: %s",
-		    nng_strerror(rv));
+		return lerr_set(e, LE_IO, "listen on %s: no room in the loop",
+		    url);
 	}
-	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, PROTO_MAX_MSG);
-	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, pipe_check_uid, NULL);
-	if (strncmp(url, "ipc://", 6) == 0)
-		unlink(url + 6); /* a stale socket from a killed process */
-	if ((rv = nng_listener_create(&lst, s->sock, url)) != 0 ||
-	    (rv = nng_listener_set_int(lst, NNG_OPT_IPC_PERMISSIONS,
-	    0600)) != 0 || (rv = nng_listener_start(lst, 0)) != 0) {
-		nng_close(s->sock);
-		free(s);
-		return lerr_set(e, LE_IO, "listen on %s: %s", url,
-		    nng_strerror(rv));
-	}
-	pthread_mutex_lock(&s->mtx);
-	for (int i = 0; i < IPC_RECEIVERS; i++)
-		srv_add_receiver_locked(s);
-	pthread_mutex_unlock(&s->mtx);
 	*out = s;
 	return 0;
 }
@@ -268,30 +638,22 @@ ipc_server_open(struct ipc_server **out, const char *url, struct loop *l,
 void
 ipc_server_close(struct ipc_server *s)
 {
-	struct sreq *r, *n;
+	struct sreq *r;
 
 	if (s == NULL)
 		return;
-	pthread_mutex_lock(&s->mtx);
 	s->closing = true;
-	pthread_mutex_unlock(&s->mtx);
-	nng_close(s->sock);
-	for (r = s->all; r != NULL; r = r->next_all)
-		nng_aio_stop(r->aio);
-	/* Requests delivered to the loop but not yet run point at these
-	 * contexts: run them out (they see closing) before freeing. */
+	loop_unwatch_fd(s->loop, s->lfd);
+	close(s->lfd);
+	/* Replies handed to the loop from other threads run out first
+	 * (they see closing); then what no one answered is freed. */
 	loop_drain(s->loop);
-	for (r = s->all; r != NULL; r = n) {
-		n = r->next_all;
-		nng_aio_free(r->aio);
-		proto_msg_free(&r->pub.msg);
-		if (r->in != NULL)
-			nng_msg_free(r->in);
-		if (r->out != NULL)
-			nng_msg_free(r->out);
-		free(r);
+	while (s->conns != NULL)
+		sconn_close(s->conns);
+	while ((r = s->reqs) != NULL) {
+		sreq_unlink(r);
+		sreq_free(r);
 	}
-	pthread_mutex_destroy(&s->mtx);
 	free(s);
 }
 
@@ -318,12 +680,48 @@ ipc_reply_begin(struct ipc_req *pub, uint32_t type)
 {
 	struct sreq *r = pub->priv;
 
-	if (nng_msg_alloc(&r->out, 0) != 0)
-		fatalx("ipc: out of memory");
-	mpw_init_sink(&r->w, r->out, nng_sink);
+	r->out.len = 0;
+	obuf_reserve(&r->out, FRAME_HDR + r->bt_len + 128);
+	r->out.len = FRAME_HDR;
+	memcpy(r->out.p + r->out.len, r->bt, r->bt_len);
+	r->out.len += r->bt_len;
+	mpw_init_sink(&r->w, &r->out, obuf_sink);
 	proto_begin(&r->w, type | PROTO_REPLY, pub->msg.req_id,
 	    pub->srv->boot);
 	return &r->w;
+}
+
+/* On the loop thread: writes the reply (if its client is still there)
+ * and frees the request. */
+static void
+reply_now(struct sreq *r)
+{
+	struct ipc_server *s = r->pub.srv;
+	struct sconn *c = r->conn;
+	uint8_t *buf = r->out.p;
+	size_t len = r->out.len;
+	int rv;
+
+	r->out.p = NULL;
+	sreq_unlink(r);
+	atomic_fetch_sub(&s->inflight, 1);
+	if (!c->dead && !s->closing) {
+		rv = send_or_queue(&c->oq, c->fd, buf, len);
+		if (rv < 0)
+			sconn_close(c);
+		else if (rv > 0)
+			loop_modify_fd(s->loop, c->fd, POLLIN | POLLOUT);
+		atomic_fetch_add(&s->served, 1);
+	} else {
+		free(buf);
+	}
+	sreq_free(r);
+}
+
+static void
+reply_posted(void *arg)
+{
+	reply_now(arg);
 }
 
 void
@@ -334,10 +732,11 @@ ipc_reply_send(struct ipc_req *pub)
 	if (r->w.err != 0)
 		fatalx("ipc: out of memory encoding a reply");
 	mpw_free(&r->w);
-	r->state = SR_SEND;
-	nng_aio_set_msg(r->aio, r->out);
-	r->out = NULL;
-	nng_ctx_send(r->ctx, r->aio);
+	obuf_seal(&r->out);
+	if (loop_on_thread(pub->srv->loop))
+		reply_now(r);
+	else
+		loop_post(pub->srv->loop, reply_posted, r);
 }
 
 void
@@ -359,85 +758,472 @@ ipc_reply_error(struct ipc_req *pub, int code, const char *fmt, ...)
 
 /* ================= clients ================= */
 
-/* Calls that completed cleanly keep their nng context and aio for the next
- * call: opening a context and reaping an aio cost locks and a wake of nng's
- * reaper thread on every request, a large share of a KV GET. */
-#define CALL_POOL_MAX 256
-/* Pipes a client tracks at once (one per live connection to its peer;
- * a restarting peer leaves a few closing ones for a moment). */
-#define CLIENT_PIPES_MAX 16
-
-struct ipc_client {
-	nng_socket sock;
-	nng_dialer dialer;
-	uint64_t boot;
-	_Atomic int peers;	/* pipes fully added, not yet removed */
-	pthread_mutex_t pipes_mu;
-	uint32_t pipes[CLIENT_PIPES_MAX];	/* their ids */
-	_Atomic uint64_t peer_boot;
-	_Atomic uint64_t next_id;
-	pthread_mutex_t pool_mu;
-	struct ipc_call *pool;	/* linked through ->next */
-	int pool_n;
-	bool closed;		/* ipc_client_close was called */
-	int live;		/* calls not yet recycled; under pool_mu */
-	int posted;		/* of those, finished and queued on a loop */
-};
-
-enum call_state { CALL_SEND, CALL_RECV };
-
 struct ipc_call {
 	struct ipc_client *c;
 	uint32_t type;
-	nng_ctx ctx;
-	nng_aio *aio;
-	nng_msg *m;
+	uint32_t id;		/* SP request id, high bit set */
+	struct obuf out;
 	struct mpw w;
-	enum call_state state;
 	uint64_t deadline;
+	size_t heap_idx;	/* in the client's deadline heap */
+	struct ipc_call *hnext;	/* in the client's id table */
 	ipc_reply_fn fn;
 	void *arg;
 	struct loop *loop;	/* deliver on this loop's thread, or NULL */
-	int rv;			/* the outcome, held for the loop */
+	int rv;			/* the outcome */
 	struct proto_msg reply;
 	bool has_reply;
-	struct ipc_call *next;	/* in the client's pool */
+	uint8_t *rbytes;	/* what reply borrows from */
+	struct ipc_call *done_next;
 };
 
-/* Counts the connections that reached ADD_POST. nng also reports
- * REM_POST for a pipe closed before it was fully added (a peer dying
- * while we connect), so a bare counter would go down twice for one up
- * and then read 0 with a live connection: every call would fail fast as
- * if the peer were down. Only a pipe seen added is counted down. */
+struct ipc_client {
+	struct sockaddr_un sa;
+	uint64_t boot;
+	pthread_t thr;
+	int wakefd;
+	pthread_mutex_t mu;	/* everything below */
+	int fd;			/* -1 when not connected */
+	bool up;		/* connected and handshaken */
+	bool closing;
+	uint64_t planned_wake;	/* when the I/O thread wakes by itself */
+	struct outq oq;
+	uint32_t next_id;
+	struct ipc_call **tab;	/* calls in flight by id */
+	size_t tab_cap, tab_n;
+	struct ipc_call **heap;	/* the same calls by deadline */
+	size_t heap_n, heap_cap;
+	_Atomic int peers;
+	_Atomic uint64_t peer_boot;
+	_Atomic uint64_t next_env_id;
+};
+
+/* ---- the table of calls in flight (under mu) ---- */
+
+static size_t
+tab_slot(const struct ipc_client *c, uint32_t id)
+{
+	return (id * 2654435761u) & (c->tab_cap - 1);
+}
+
 static void
-client_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
+tab_insert(struct ipc_client *c, struct ipc_call *call)
+{
+	if (c->tab_n + 1 > c->tab_cap) {
+		size_t ncap = c->tab_cap ? c->tab_cap * 2 : 64;
+		struct ipc_call **nt = calloc(ncap, sizeof(*nt));
+		size_t old = c->tab_cap;
+
+		if (nt == NULL)
+			fatalx("ipc: out of memory");
+		c->tab_cap = ncap;
+		for (size_t i = 0; i < old; i++) {
+			struct ipc_call *x, *n;
+
+			for (x = c->tab[i]; x != NULL; x = n) {
+				n = x->hnext;
+				x->hnext = nt[tab_slot(c, x->id)];
+				nt[tab_slot(c, x->id)] = x;
+			}
+		}
+		free(c->tab);
+		c->tab = nt;
+	}
+	call->hnext = c->tab[tab_slot(c, call->id)];
+	c->tab[tab_slot(c, call->id)] = call;
+	c->tab_n++;
+}
+
+static struct ipc_call *
+tab_find(struct ipc_client *c, uint32_t id, bool remove)
+{
+	struct ipc_call **pp;
+
+	if (c->tab_cap == 0)
+		return NULL;
+	for (pp = &c->tab[tab_slot(c, id)]; *pp != NULL;
+	    pp = &(*pp)->hnext) {
+		struct ipc_call *x = *pp;
+
+		if (x->id != id)
+			continue;
+		if (remove) {
+			*pp = x->hnext;
+			x->hnext = NULL;
+			c->tab_n--;
+		}
+		return x;
+	}
+	return NULL;
+}
+
+/* ---- the deadline heap (under mu) ---- */
+
+static void
+heap_swap(struct ipc_client *c, size_t a, size_t b)
+{
+	struct ipc_call *t = c->heap[a];
+
+	c->heap[a] = c->heap[b];
+	c->heap[b] = t;
+	c->heap[a]->heap_idx = a;
+	c->heap[b]->heap_idx = b;
+}
+
+static void
+heap_up(struct ipc_client *c, size_t i)
+{
+	while (i > 0 && c->heap[(i - 1) / 2]->deadline > c->heap[i]->deadline) {
+		heap_swap(c, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+heap_down(struct ipc_client *c, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < c->heap_n && c->heap[l]->deadline < c->heap[m]->deadline)
+			m = l;
+		if (r < c->heap_n && c->heap[r]->deadline < c->heap[m]->deadline)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(c, i, m);
+		i = m;
+	}
+}
+
+static void
+heap_push(struct ipc_client *c, struct ipc_call *call)
+{
+	if (c->heap_n == c->heap_cap) {
+		c->heap_cap = c->heap_cap ? c->heap_cap * 2 : 64;
+		c->heap = realloc(c->heap, c->heap_cap * sizeof(*c->heap));
+		if (c->heap == NULL)
+			fatalx("ipc: out of memory");
+	}
+	call->heap_idx = c->heap_n;
+	c->heap[c->heap_n++] = call;
+	heap_up(c, call->heap_idx);
+}
+
+static void
+heap_remove(struct ipc_client *c, struct ipc_call *call)
+{
+	size_t i = call->heap_idx;
+
+	if (--c->heap_n != i) {
+		c->heap[i] = c->heap[c->heap_n];
+		c->heap[i]->heap_idx = i;
+		heap_down(c, i);
+		heap_up(c, i);
+	}
+}
+
+/* ---- completing calls ---- */
+
+static void
+call_free(struct ipc_call *call)
+{
+	if (call->has_reply)
+		proto_msg_free(&call->reply);
+	free(call->rbytes);
+	free(call->out.p);
+	free(call);
+}
+
+/* On the owner's loop thread. */
+static void
+call_deliver(void *arg)
+{
+	struct ipc_call *call = arg;
+
+	if (call->fn != NULL)
+		call->fn(call->arg, call->rv,
+		    call->has_reply ? &call->reply : NULL);
+	call_free(call);
+}
+
+/* Runs (or hands to its loop) the callback of a call no longer in the
+ * client's table; never with mu held. */
+static void
+call_finish(struct ipc_call *call)
+{
+	if (call->loop != NULL) {
+		loop_post(call->loop, call_deliver, call);
+		return;
+	}
+	call_deliver(call);
+}
+
+/* Takes every call in flight out of the client (under mu), to be
+ * finished with rv once mu is released. */
+static struct ipc_call *
+take_all_locked(struct ipc_client *c, int rv)
+{
+	struct ipc_call *list = NULL;
+
+	for (size_t i = 0; i < c->heap_n; i++) {
+		struct ipc_call *x = c->heap[i];
+
+		tab_find(c, x->id, true);
+		x->rv = rv;
+		x->done_next = list;
+		list = x;
+	}
+	c->heap_n = 0;
+	return list;
+}
+
+static void
+finish_list(struct ipc_call *list)
+{
+	struct ipc_call *n;
+
+	for (; list != NULL; list = n) {
+		n = list->done_next;
+		call_finish(list);
+	}
+}
+
+static void
+wake(struct ipc_client *c)
+{
+	uint64_t one = 1;
+
+	if (write(c->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warnx("ipc: wake: %s", strerror(errno));
+}
+
+/* ---- the I/O thread ---- */
+
+/* Drops the connection (under mu); the calls in flight fail: a request
+ * whose server died is never sent again, since it may have run. */
+static struct ipc_call *
+disconnect_locked(struct ipc_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->up = false;
+	atomic_store(&c->peers, 0);
+	outq_clear(&c->oq);
+	return take_all_locked(c, -LE_UNAVAIL);
+}
+
+/* Connects and does the SP handshake (without mu: nobody sends while
+ * up is false). Returns the fd or -1. */
+static int
+dial(struct ipc_client *c)
+{
+	uint8_t hdr[SP_HDR_LEN], want[SP_HDR_LEN];
+	size_t got = 0;
+	uint64_t end;
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&c->sa, sizeof(c->sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	sp_header(hdr, SP_REQ0);
+	if (send(fd, hdr, SP_HDR_LEN, MSG_NOSIGNAL) != SP_HDR_LEN) {
+		close(fd);
+		return -1;
+	}
+	end = mono_ms() + HANDSHAKE_MS;
+	while (got < SP_HDR_LEN) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		uint64_t now = mono_ms();
+		ssize_t n;
+
+		if (now >= end || poll(&p, 1, (int)(end - now)) <= 0) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return -1;
+		}
+		n = recv(fd, hdr + got, SP_HDR_LEN - got, MSG_DONTWAIT);
+		if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
+			close(fd);
+			return -1;
+		}
+		if (n > 0)
+			got += (size_t)n;
+	}
+	sp_header(want, SP_REP0);
+	if (memcmp(hdr, want, SP_HDR_LEN) != 0) {
+		log_warnx("ipc: %s is not a lictor daemon's socket (SP "
+		    "handshake)", c->sa.sun_path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One reply frame (under mu): the call it answers, out of the table and
+ * ready to finish, or NULL (late or unknown). */
+static struct ipc_call *
+take_reply_locked(struct ipc_client *c, const uint8_t *body, size_t len)
+{
+	struct ipc_call *call;
+	struct lerr e;
+	uint32_t id;
+	int rv;
+
+	if (len < REQ_ID_LEN)
+		return NULL;
+	id = (uint32_t)be_get(body, 4);
+	if ((call = tab_find(c, id, true)) == NULL)
+		return NULL; /* timed out already */
+	heap_remove(c, call);
+	call->rbytes = xdup(body + REQ_ID_LEN, len - REQ_ID_LEN);
+	rv = proto_decode(call->rbytes, len - REQ_ID_LEN, &call->reply, &e);
+	if (rv == 0 && call->reply.type != (call->type | PROTO_REPLY) &&
+	    call->reply.type != (MSG_ERROR | PROTO_REPLY)) {
+		proto_msg_free(&call->reply);
+		rv = lerr_set(&e, LE_MALFORMED, "unexpected reply type");
+	}
+	if (rv != 0) {
+		/* A sibling answering garbage is a bug on its side; we report
+		 * it and the caller answers its own client with an error. */
+		log_warnx("ipc: bad reply: %s", e.msg);
+		call->rv = -LE_MALFORMED;
+		return call;
+	}
+	atomic_store(&c->peer_boot, call->reply.boot_id);
+	call->has_reply = true;
+	call->rv = 0;
+	return call;
+}
+
+static void *
+client_thread(void *arg)
 {
 	struct ipc_client *c = arg;
-	uint32_t id = nng_pipe_id(p);
-	unsigned i;
+	struct rbuf rb = { 0 };
+	uint64_t redial_at = 0, backoff = REDIAL_MIN_MS;
 
-	pthread_mutex_lock(&c->pipes_mu);
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		for (i = 0; i < CLIENT_PIPES_MAX && c->pipes[i] != 0; i++)
-			;
-		if (i < CLIENT_PIPES_MAX) {
-			c->pipes[i] = id;
-			atomic_fetch_add(&c->peers, 1);
-		} else {
-			/* More connections than we track: this one serves
-			 * calls, uncounted (the others keep peers > 0). */
-			log_warnx("ipc: over %d connections to one peer",
-			    CLIENT_PIPES_MAX);
-		}
-	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		for (i = 0; i < CLIENT_PIPES_MAX; i++)
-			if (c->pipes[i] == id && id != 0) {
-				c->pipes[i] = 0;
-				atomic_fetch_sub(&c->peers, 1);
+	pthread_mutex_lock(&c->mu);
+	while (!c->closing) {
+		struct ipc_call *done = NULL, *call;
+		struct pollfd pfd[2];
+		uint64_t now = mono_ms(), until = now + 60000;
+		int nfd = 1, timeout, fd;
+
+		if (c->fd < 0 && now >= redial_at) {
+			pthread_mutex_unlock(&c->mu);
+			fd = dial(c);
+			pthread_mutex_lock(&c->mu);
+			if (fd >= 0 && c->closing) {
+				close(fd);
 				break;
 			}
+			if (fd >= 0) {
+				c->fd = fd;
+				c->up = true;
+				rb.len = 0;
+				backoff = REDIAL_MIN_MS;
+				atomic_store(&c->peers, 1);
+			} else {
+				redial_at = mono_ms() + backoff;
+				backoff = backoff * 2 > REDIAL_MAX_MS ?
+				    REDIAL_MAX_MS : backoff * 2;
+			}
+			now = mono_ms();
+		}
+		/* Calls past their deadline fail. */
+		while (c->heap_n > 0 && c->heap[0]->deadline <= now) {
+			call = c->heap[0];
+			heap_remove(c, call);
+			tab_find(c, call->id, true);
+			call->rv = -LE_TIMEOUT;
+			call->done_next = done;
+			done = call;
+		}
+		if (c->heap_n > 0 && c->heap[0]->deadline < until)
+			until = c->heap[0]->deadline;
+		if (c->fd < 0 && redial_at < until)
+			until = redial_at;
+		c->planned_wake = until;
+		pfd[0].fd = c->wakefd;
+		pfd[0].events = POLLIN;
+		if ((fd = c->fd) >= 0) {
+			pfd[1].fd = fd;
+			pfd[1].events = POLLIN |
+			    (c->oq.head != NULL ? POLLOUT : 0);
+			nfd = 2;
+		}
+		pthread_mutex_unlock(&c->mu);
+		finish_list(done);
+		done = NULL;
+		timeout = until > now ? (int)(until - now) : 0;
+		if (poll(pfd, (nfds_t)nfd, timeout) < 0 && errno != EINTR)
+			fatal("ipc: poll");
+		if (pfd[0].revents & POLLIN) {
+			uint64_t v;
+
+			while (read(c->wakefd, &v, sizeof(v)) > 0)
+				;
+		}
+		pthread_mutex_lock(&c->mu);
+		if (nfd < 2 || c->fd != fd)
+			continue;
+		if ((pfd[1].revents & POLLOUT) && outq_flush(&c->oq, fd) < 0) {
+			done = disconnect_locked(c);
+			redial_at = mono_ms() + REDIAL_MIN_MS;
+		} else if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			const uint8_t *body;
+			const char *why = NULL;
+			size_t len, off = 0;
+			int rv;
+
+			/* Reading needs no lock on rb (this thread's own);
+			 * the calls it completes do. */
+			rv = rbuf_fill(&rb, fd);
+			while (rv > 0 && (rv = rbuf_frame(&rb, off, &body,
+			    &len, &why)) == 1) {
+				off += FRAME_HDR + len;
+				if ((call = take_reply_locked(c, body,
+				    len)) != NULL) {
+					call->done_next = done;
+					done = call;
+				}
+			}
+			if (rv < 0) {
+				if (why != NULL)
+					log_warnx("ipc: %s from %s", why,
+					    c->sa.sun_path);
+				/* Replies already cut out are delivered;
+				 * the others fail with the connection. */
+				call = disconnect_locked(c);
+				while (call != NULL) {
+					struct ipc_call *n = call->done_next;
+
+					call->done_next = done;
+					done = call;
+					call = n;
+				}
+				rb.len = 0;
+				off = 0;
+				redial_at = mono_ms() + REDIAL_MIN_MS;
+			}
+			rbuf_consume(&rb, off);
+		}
+		if (done != NULL) {
+			pthread_mutex_unlock(&c->mu);
+			finish_list(done);
+			pthread_mutex_lock(&c->mu);
+		}
 	}
-	pthread_mutex_unlock(&c->pipes_mu);
+	pthread_mutex_unlock(&c->mu);
+	free(rb.p);
+	return NULL;
 }
 
 int
@@ -449,81 +1235,53 @@ ipc_client_open(struct ipc_client **out, const char *url, uint64_t boot_id,
 
 	if (c == NULL)
 		return lerr_set(e, LE_NOMEM, "ipc client");
-	c->boot = boot_id;
-	pthread_mutex_init(&c->pool_mu, NULL);
-	pthread_mutex_init(&c->pipes_mu, NULL);
-	if ((rv = nng_req0_open(&c->sock)) != 0) {
-		pthread_mutex_destroy(&c->pipes_mu);
+	if ((rv = url_path(url, &c->sa, e)) != 0) {
 		free(c);
-		return lerr_set(e, LE_IO, "nng_req0_open: %s",
-		    nng_strerror(rv));
+		return rv;
 	}
-	/* No silent resends: a request whose server died fails at once
-	 * (ECONNRESET) instead of running twice. */
-	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
-	    NNG_DURATION_INFINITE);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
-	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, PROTO_MAX_MSG);
-	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, client_pipe_ev, c);
-	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, client_pipe_ev, c);
-	if ((rv = nng_dial(c->sock, url, &c->dialer, NNG_FLAG_NONBLOCK)) !=
-	    0) {
-		nng_close(c->sock);
-		pthread_mutex_destroy(&c->pipes_mu);
+	c->boot = boot_id;
+	c->fd = -1;
+	c->next_id = (uint32_t)mono_ms();
+	pthread_mutex_init(&c->mu, NULL);
+	if ((c->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		free(c);
-		return lerr_set(e, LE_IO, "dial %s: %s", url,
-		    nng_strerror(rv));
+		return lerr_set(e, LE_IO, "eventfd: %s", strerror(errno));
+	}
+	if ((rv = pthread_create(&c->thr, NULL, client_thread, c)) != 0) {
+		close(c->wakefd);
+		free(c);
+		return lerr_set(e, LE_IO, "thread: %s", strerror(rv));
 	}
 	*out = c;
 	return 0;
 }
 
-/* Frees the client once it is closed and its last call has finished
- * (a call's reply may still be queued on a loop when the client closes).
- * Called with pool_mu held; unlocks it. */
-static void
-client_release_locked(struct ipc_client *c)
-{
-	struct ipc_call *call;
-	bool last = c->closed && c->live == 0;
-
-	pthread_mutex_unlock(&c->pool_mu);
-	if (!last)
-		return;
-	while ((call = c->pool) != NULL) {
-		c->pool = call->next;
-		nng_aio_free(call->aio);
-		free(call);
-	}
-	pthread_mutex_destroy(&c->pool_mu);
-	pthread_mutex_destroy(&c->pipes_mu);
-	free(c);
-}
-
 void
 ipc_client_close(struct ipc_client *c)
 {
+	struct ipc_call *list;
+
 	if (c == NULL)
 		return;
-	nng_close(c->sock);
-	/* Closing fails the calls in flight, but their callbacks run on
-	 * nng's threads a little later: wait for them (bounded), so nothing
-	 * they hold outlives the process. Calls already queued on a loop are
-	 * delivered by the owner's loop_drain. */
-	for (int i = 0; i < 2000; i++) {
-		int busy;
-
-		pthread_mutex_lock(&c->pool_mu);
-		busy = c->live - c->posted;
-		pthread_mutex_unlock(&c->pool_mu);
-		if (busy <= 0)
-			break;
-		usleep(1000);
-	}
-	pthread_mutex_lock(&c->pool_mu);
-	c->closed = true;
-	client_release_locked(c);
+	pthread_mutex_lock(&c->mu);
+	c->closing = true;
+	pthread_mutex_unlock(&c->mu);
+	wake(c);
+	pthread_join(c->thr, NULL);
+	/* Calls still in flight fail now; those for a loop are delivered
+	 * by the owner's loop_drain. */
+	pthread_mutex_lock(&c->mu);
+	list = take_all_locked(c, -LE_CLOSED);
+	if (c->fd >= 0)
+		close(c->fd);
+	outq_clear(&c->oq);
+	pthread_mutex_unlock(&c->mu);
+	finish_list(list);
+	close(c->wakefd);
+	free(c->tab);
+	free(c->heap);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
 }
 
 int
@@ -541,27 +1299,16 @@ ipc_client_peer_boot(const struct ipc_client *c)
 struct ipc_call *
 ipc_call_new(struct ipc_client *c, uint32_t type)
 {
-	struct ipc_call *call;
+	struct ipc_call *call = calloc(1, sizeof(*call));
 
-	pthread_mutex_lock(&c->pool_mu);
-	if ((call = c->pool) != NULL) {
-		c->pool = call->next;
-		c->pool_n--;
-	}
-	c->live++;
-	pthread_mutex_unlock(&c->pool_mu);
-	if (call == NULL && (call = calloc(1, sizeof(*call))) == NULL)
-		fatalx("ipc: out of memory");
-	call->next = NULL;
-	call->m = NULL;
-	call->loop = NULL;
-	call->has_reply = false;
-	if (nng_msg_alloc(&call->m, 0) != 0)
+	if (call == NULL)
 		fatalx("ipc: out of memory");
 	call->c = c;
 	call->type = type;
-	mpw_init_sink(&call->w, call->m, nng_sink);
-	proto_begin(&call->w, type, atomic_fetch_add(&c->next_id, 1) + 1,
+	obuf_reserve(&call->out, 256);
+	call->out.len = FRAME_HDR + REQ_ID_LEN;
+	mpw_init_sink(&call->w, &call->out, obuf_sink);
+	proto_begin(&call->w, type, atomic_fetch_add(&c->next_env_id, 1) + 1,
 	    c->boot);
 	return call;
 }
@@ -570,119 +1317,6 @@ struct mpw *
 ipc_call_writer(struct ipc_call *call)
 {
 	return &call->w;
-}
-
-/* Returns a call to its client's pool, or frees it. */
-static void
-call_recycle(struct ipc_call *call, int rv)
-{
-	struct ipc_client *c = call->c;
-
-	if (call->m != NULL)
-		nng_msg_free(call->m);
-	call->m = NULL;
-	pthread_mutex_lock(&c->pool_mu);
-	c->live--;
-	/* Only a context whose exchange completed is clean: after an error
-	 * or a timeout a late reply may still be on its way to it. */
-	if (rv == 0 && call->aio != NULL && !c->closed &&
-	    c->pool_n < CALL_POOL_MAX) {
-		call->next = c->pool;
-		c->pool = call;
-		c->pool_n++;
-		call = NULL;
-	}
-	client_release_locked(c);
-	if (call == NULL)
-		return;
-	if (call->aio != NULL) {
-		nng_aio_reap(call->aio);
-		nng_ctx_close(call->ctx);
-	}
-	free(call);
-}
-
-/* On the loop thread: the callback, then the same cleanup. */
-static void
-call_deliver(void *arg)
-{
-	struct ipc_call *call = arg;
-	int rv = call->rv;
-
-	pthread_mutex_lock(&call->c->pool_mu);
-	call->c->posted--;
-	pthread_mutex_unlock(&call->c->pool_mu);
-	if (call->fn != NULL)
-		call->fn(call->arg, rv, call->has_reply ? &call->reply : NULL);
-	if (call->has_reply)
-		proto_msg_free(&call->reply);
-	call->has_reply = false;
-	call_recycle(call, rv);
-}
-
-static void
-call_finish(struct ipc_call *call, int rv, struct proto_msg *reply)
-{
-	if (call->loop != NULL) {
-		call->rv = rv;
-		call->has_reply = reply != NULL;
-		if (reply != NULL)
-			call->reply = *reply; /* still borrows call->m */
-		pthread_mutex_lock(&call->c->pool_mu);
-		call->c->posted++;
-		pthread_mutex_unlock(&call->c->pool_mu);
-		loop_post(call->loop, call_deliver, call);
-		return;
-	}
-	if (call->fn != NULL)
-		call->fn(call->arg, rv, reply);
-	if (reply != NULL)
-		proto_msg_free(reply);
-	call_recycle(call, rv);
-}
-
-static void
-call_cb(void *arg)
-{
-	struct ipc_call *call = arg;
-	struct proto_msg reply;
-	struct lerr e;
-	nng_msg *m;
-	uint64_t now;
-	int rv = nng_aio_result(call->aio);
-
-	if (rv != 0) {
-		if (call->state == CALL_SEND)
-			call->m = nng_aio_get_msg(call->aio); /* not sent */
-		call_finish(call, le_from_nng(rv), NULL);
-		return;
-	}
-	if (call->state == CALL_SEND) {
-		call->m = NULL; /* nng owns it now */
-		call->state = CALL_RECV;
-		now = mono_ms();
-		nng_aio_set_timeout(call->aio, call->deadline > now ?
-		    (nng_duration)(call->deadline - now) : 1);
-		nng_ctx_recv(call->ctx, call->aio);
-		return;
-	}
-	m = nng_aio_get_msg(call->aio);
-	call->m = m; /* freed by call_finish after the callback */
-	rv = proto_decode(nng_msg_body(m), nng_msg_len(m), &reply, &e);
-	if (rv == 0 && reply.type != (call->type | PROTO_REPLY) &&
-	    reply.type != (MSG_ERROR | PROTO_REPLY)) {
-		proto_msg_free(&reply);
-		rv = lerr_set(&e, LE_MALFORMED, "unexpected reply type");
-	}
-	if (rv != 0) {
-		/* A sibling answering garbage is a bug on its side; we report
-		 * it and the caller answers its own client with an error. */
-		log_warnx("ipc: bad reply: %s", e.msg);
-		call_finish(call, -LE_MALFORMED, NULL);
-		return;
-	}
-	atomic_store(&call->c->peer_boot, reply.boot_id);
-	call_finish(call, 0, &reply);
 }
 
 void
@@ -697,36 +1331,68 @@ void
 ipc_call_send(struct ipc_call *call, uint64_t timeout_ms, ipc_reply_fn fn,
     void *arg)
 {
+	struct ipc_client *c = call->c;
+	struct ipc_call *failed = NULL;
+	uint8_t *buf;
+	size_t len;
+	bool kick;
 	int rv;
 
 	call->fn = fn;
 	call->arg = arg;
 	if (call->w.err != 0) {
-		call_finish(call, -LE_NOMEM, NULL);
+		mpw_free(&call->w);
+		call->rv = -LE_NOMEM;
+		call_finish(call);
 		return;
 	}
 	mpw_free(&call->w);
-	if (atomic_load(&call->c->peers) == 0) {
+	pthread_mutex_lock(&c->mu);
+	if (c->closing || !c->up) {
 		/* The peer daemon is down (restarting): fail fast. */
-		call_finish(call, -LE_UNAVAIL, NULL);
+		call->rv = c->closing ? -LE_CLOSED : -LE_UNAVAIL;
+		pthread_mutex_unlock(&c->mu);
+		call_finish(call);
 		return;
 	}
-	if (call->aio == NULL) {
-		if ((rv = nng_ctx_open(&call->ctx, call->c->sock)) != 0) {
-			call_finish(call, le_from_nng(rv), NULL);
-			return;
-		}
-		if ((rv = nng_aio_alloc(&call->aio, call_cb, call)) != 0) {
-			nng_ctx_close(call->ctx);
-			call_finish(call, le_from_nng(rv), NULL);
-			return;
-		}
-	}
+	do {
+		c->next_id = (c->next_id + 1) & 0x7fffffffu;
+		call->id = c->next_id | 0x80000000u;
+	} while (tab_find(c, call->id, false) != NULL);
+	for (int i = 0; i < 4; i++)
+		call->out.p[FRAME_HDR + i] = (uint8_t)(call->id >> (24 - 8 * i));
+	obuf_seal(&call->out);
 	call->deadline = mono_ms() + timeout_ms;
-	call->state = CALL_SEND;
-	nng_aio_set_timeout(call->aio, (nng_duration)timeout_ms);
-	nng_aio_set_msg(call->aio, call->m);
-	nng_ctx_send(call->ctx, call->aio);
+	tab_insert(c, call);
+	heap_push(c, call);
+	/* The bytes go now, from this thread; the I/O thread only hears of
+	 * it when it must watch for room or wake sooner. */
+	buf = call->out.p;
+	len = call->out.len;
+	call->out.p = NULL;
+	kick = call->deadline < c->planned_wake;
+	rv = send_or_queue(&c->oq, c->fd, buf, len);
+	if (rv < 0) {
+		failed = disconnect_locked(c);
+		kick = true;
+	} else if (rv > 0) {
+		kick = true;
+	}
+	if (kick)
+		c->planned_wake = 0;
+	pthread_mutex_unlock(&c->mu);
+	if (kick)
+		wake(c);
+	finish_list(failed);
+}
+
+/* ================= one-shot requests (command-line tools) ================= */
+
+/* The tools still use nng's own req0 socket: it speaks the same wire. */
+static int
+nng_sink(void *data, const char *buf, size_t len)
+{
+	return nng_msg_append(data, buf, len) == 0 ? 0 : -1;
 }
 
 int

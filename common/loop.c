@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -52,6 +53,8 @@ struct loop {
 	int sfd;
 	loop_sig_fn sig_fn;
 	void *sig_arg;
+	pthread_t runner;	/* the thread in loop_run, while running */
+	_Atomic bool running;
 };
 
 int
@@ -358,6 +361,8 @@ loop_run(struct loop *l)
 	struct pollfd pfd[LOOP_MAX_FDS + 2];
 	struct fdwatch snap[LOOP_MAX_FDS];
 
+	l->runner = pthread_self();
+	atomic_store(&l->running, true);
 	while (!l->stop) {
 		int n = 0, nw, timeout = -1, rv;
 
@@ -411,6 +416,7 @@ loop_run(struct loop *l)
 		if (l->idle_fn != NULL)
 			l->idle_fn(l->idle_arg);
 	}
+	atomic_store(&l->running, false);
 	l->stop = 0;	/* a loop may run again (tests do) */
 }
 
@@ -427,4 +433,11 @@ uint64_t
 loop_now_ms(struct loop *l)
 {
 	return l->now;
+}
+
+bool
+loop_on_thread(struct loop *l)
+{
+	return !atomic_load(&l->running) ||
+	    pthread_equal(l->runner, pthread_self());
 }

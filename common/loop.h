@@ -54,6 +54,9 @@ void loop_run(struct loop *l);
  * runs the work still queued, so what it carries is released. */
 void loop_drain(struct loop *l);
 void loop_stop(struct loop *l);
+/* True on the loop's own thread, or while the loop is not running (its
+ * owner then holds its state). Any thread may ask. */
+bool loop_on_thread(struct loop *l);
 /* The loop's cached monotonic time in ms (refreshed every iteration). */
 uint64_t loop_now_ms(struct loop *l);
 
