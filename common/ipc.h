@@ -1,20 +1,27 @@
-/* ipc.h: every channel between lictor's processes, on nng req/rep over
- * ipc:// sockets in the agent's run directory. nng frames each message;
- * the body is a proto.h envelope. Servers keep a few receive contexts
- * open and hand each decoded request to the daemon's loop; the handler
- * may answer at once or park the request (a blocking query) and answer
- * much later: a parked request costs one nng context and aio, no thread.
+/* ipc.h: every channel between lictor's processes: request/reply over
+ * unix sockets in the agent's run directory, in nng's SP wire protocol
+ * for req0/rep0 (so nng's own sockets interoperate; the command-line
+ * tools use one). The body of each message is a proto.h envelope.
+ * Servers read, decode and hand each request to the handler on the
+ * daemon's loop thread; the handler may answer at once or park the
+ * request (a blocking query) and answer much later: a parked request
+ * costs its bytes, no thread. Clients write from the calling thread and
+ * read replies on one I/O thread each (ipc.c says why).
  *
  * Trust: IPC_SIBLING channels carry messages from our own daemons; a
  * malformed one is a bug, so the daemon logs it and exits 111 for init
  * to restart it. IPC_USER channels (admin and control sockets, reached
  * by `lictor ctl`) answer a malformed request with MSG_ERROR, count it,
- * and carry on. Peers with another uid than ours (or root) are refused.
+ * and carry on. A connection that breaks the SP framing itself (bad
+ * handshake, a frame over the size limit, a request without a request
+ * id) is dropped and counted on either kind. Peers with another uid than
+ * ours (or root) are refused.
  *
  * Ownership: an ipc_req belongs to the handler from delivery until it
  * calls ipc_reply_send()/ipc_reply_error(), after which it must not be
- * touched. A reply passed to an ipc_call callback is valid only during
- * the callback. */
+ * touched. A reply may be sent from any thread (off the loop thread it is
+ * handed to the loop). A reply passed to an ipc_call callback is valid
+ * only during the callback. */
 #ifndef LICTOR_IPC_H
 #define LICTOR_IPC_H
 
@@ -40,7 +47,8 @@ struct ipc_req {
 
 typedef void (*ipc_handler_fn)(void *arg, struct ipc_req *req);
 
-/* Listens on url ("ipc:///path"); the socket file is made 0600. */
+/* Listens on url ("ipc:///path"); the socket file is made 0600. The
+ * loop must be running (or about to run) for requests to be served. */
 int ipc_server_open(struct ipc_server **out, const char *url,
     struct loop *l, enum ipc_trust trust, ipc_handler_fn fn, void *arg,
     uint64_t boot_id, struct lerr *e);
@@ -62,10 +70,12 @@ void ipc_reply_error(struct ipc_req *r, int code, const char *fmt, ...)
 struct ipc_client;
 struct ipc_call;
 /* reply == NULL when rv != 0 (-LE_TIMEOUT, -LE_UNAVAIL, -LE_CLOSED,
- * -LE_MALFORMED ...). Runs on an nng thread. */
+ * -LE_MALFORMED ...). Runs on the client's I/O thread (or, when the
+ * call fails before it is sent, on the caller's). */
 typedef void (*ipc_reply_fn)(void *arg, int rv, struct proto_msg *reply);
 
-/* Dials url and keeps redialing (100 ms .. 1 s) when the peer restarts. */
+/* Dials url and keeps redialing (50 ms .. 0.5 s) when the peer restarts.
+ * No call may be made once ipc_client_close has begun. */
 int ipc_client_open(struct ipc_client **out, const char *url,
     uint64_t boot_id, struct lerr *e);
 void ipc_client_close(struct ipc_client *c);

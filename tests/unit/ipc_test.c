@@ -1,7 +1,9 @@
-/* ipc_test.c: the IPC layer over real nng ipc:// sockets and a real
+/* ipc_test.c: the IPC layer over real unix sockets and a real
  * loop thread: request/reply, a parked request answered later, a fast
  * failure while the server is down, a server restart failing a parked
- * call (no silent resend), and a malformed request on a user socket. */
+ * call (no silent resend), a malformed request on a user socket, both
+ * directions against nng's own req0/rep0 sockets, concurrent callers,
+ * deadlines, and bad SP framing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
 #include "gotime.h"
@@ -310,6 +315,243 @@ test_garbage_on_user_socket(void **state)
 	assert_int_equal(f->handled, 0);
 }
 
+/* nng's own req0 socket through ipc_request_sync (what `lictor ctl`
+ * uses) gets a proper answer from our server. */
+static void
+write_arg(struct mpw *w, void *arg)
+{
+	struct msg_admin_req req = { arg, strlen(arg) };
+
+	msg_admin_req_enc(w, &req);
+}
+
+static void
+test_nng_req_roundtrip(void **state)
+{
+	struct fixture *f = *state;
+	struct proto_msg m;
+	struct msg_admin_reply rep;
+	void *keep;
+	struct lerr e;
+
+	for (int i = 0; i < 20; i++) {
+		char arg[32];
+
+		snprintf(arg, sizeof(arg), "nng-%d", i);
+		assert_int_equal(ipc_request_sync(f->url, MSG_ADMIN_STATUS,
+		    write_arg, arg, 3000, &m, &keep, &e), 0);
+		assert_int_equal(m.type, MSG_ADMIN_STATUS | PROTO_REPLY);
+		assert_int_equal(msg_admin_reply_dec(&m, &rep, &e), 0);
+		assert_int_equal((int)rep.text_len, (int)strlen(arg));
+		assert_memory_equal(rep.text, arg, rep.text_len);
+		proto_msg_free(&m);
+		ipc_buf_free(keep);
+	}
+	assert_true(ipc_server_served(f->srv) >= 20);
+}
+
+/* Our client against nng's own rep0 socket: nng strips and restores the
+ * request id, so a well-formed exchange proves the framing matches. */
+struct nng_echo {
+	nng_socket s;
+	int served;
+};
+
+static void *
+nng_echo_thread(void *arg)
+{
+	struct nng_echo *ne = arg;
+	nng_msg *m;
+
+	while (nng_recvmsg(ne->s, &m, 0) == 0) {
+		struct proto_msg pm;
+		struct msg_admin_req req;
+		struct msg_admin_reply rep;
+		struct lerr e;
+		struct mpw w;
+		nng_msg *out;
+
+		assert_int_equal(proto_decode(nng_msg_body(m), nng_msg_len(m),
+		    &pm, &e), 0);
+		assert_int_equal(msg_admin_req_dec(&pm, &req, &e), 0);
+		mpw_init(&w);
+		proto_begin(&w, pm.type | PROTO_REPLY, pm.req_id, 42);
+		rep.code = 0;
+		rep.text = req.arg;
+		rep.text_len = req.arg_len;
+		msg_admin_reply_enc(&w, &rep);
+		assert_int_equal(nng_msg_alloc(&out, 0), 0);
+		nng_msg_append(out, mpw_data(&w), mpw_len(&w));
+		mpw_free(&w);
+		proto_msg_free(&pm);
+		nng_msg_free(m);
+		assert_int_equal(nng_sendmsg(ne->s, out, 0), 0);
+		ne->served++;
+	}
+	return NULL;
+}
+
+static void
+test_client_against_nng_rep(void **state)
+{
+	struct fixture *f = *state;
+	struct nng_echo ne = { 0 };
+	struct ipc_client *c;
+	struct result res;
+	pthread_t thr;
+	char url[400];
+	struct lerr e;
+
+	snprintf(url, sizeof(url), "ipc://%s/nng.sock", f->dir);
+	assert_int_equal(nng_rep0_open(&ne.s), 0);
+	assert_int_equal(nng_listen(ne.s, url, NULL, 0), 0);
+	pthread_create(&thr, NULL, nng_echo_thread, &ne);
+	assert_int_equal(ipc_client_open(&c, url, 9, &e), 0);
+	wait_peers(c);
+	for (int i = 0; i < 50; i++) {
+		char arg[32];
+
+		snprintf(arg, sizeof(arg), "to-nng-%d", i);
+		result_init(&res);
+		send_arg(c, arg, 3000, &res);
+		assert_true(result_wait(&res, 4000));
+		assert_int_equal(res.rv, 0);
+		assert_string_equal(res.text, arg);
+	}
+	assert_true(ipc_client_peer_boot(c) == 42);
+	ipc_client_close(c);
+	nng_close(ne.s);
+	pthread_join(thr, NULL);
+	assert_int_equal(ne.served, 50);
+	snprintf(url, sizeof(url), "%s/nng.sock", f->dir);
+	unlink(url);
+}
+
+/* Many calls from several threads at once, some parked: every one gets
+ * its own answer, and the parked one its late answer. */
+struct burst {
+	struct ipc_client *c;
+	int id;
+	int ok;
+};
+
+static void *
+burst_thread(void *arg)
+{
+	struct burst *b = arg;
+
+	for (int i = 0; i < 200; i++) {
+		struct result res;
+		char a[32];
+
+		snprintf(a, sizeof(a), "t%d-%d", b->id, i);
+		result_init(&res);
+		send_arg(b->c, a, 5000, &res);
+		if (result_wait(&res, 6000) && res.rv == 0 &&
+		    strcmp(res.text, a) == 0)
+			b->ok++;
+	}
+	return NULL;
+}
+
+static void
+test_concurrent_callers(void **state)
+{
+	struct fixture *f = *state;
+	struct ipc_client *c;
+	struct burst b[4];
+	pthread_t thr[4];
+	struct lerr e;
+
+	assert_int_equal(ipc_client_open(&c, f->url, 9, &e), 0);
+	wait_peers(c);
+	for (int i = 0; i < 4; i++) {
+		b[i] = (struct burst){ c, i, 0 };
+		pthread_create(&thr[i], NULL, burst_thread, &b[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(thr[i], NULL);
+		assert_int_equal(b[i].ok, 200);
+	}
+	ipc_client_close(c);
+}
+
+/* A call whose server never answers fails with a timeout at its
+ * deadline, not before and not much after. */
+static void
+test_call_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct ipc_client *c;
+	struct result res;
+	struct lerr e;
+	uint64_t t0, dt;
+
+	assert_int_equal(ipc_client_open(&c, f->url, 9, &e), 0);
+	wait_peers(c);
+	result_init(&res);
+	t0 = mono_ms();
+	send_arg(c, "park", 300, &res);
+	assert_true(result_wait(&res, 3000));
+	dt = mono_ms() - t0;
+	assert_int_equal(res.rv, -LE_TIMEOUT);
+	assert_true(dt >= 290);
+	assert_true(dt < 2000);
+	/* The late answer to the timed-out call is dropped quietly and
+	 * the connection goes on serving. */
+	loop_post(f->loop, answer_parked, f);
+	result_init(&res);
+	send_arg(c, "after", 2000, &res);
+	assert_true(result_wait(&res, 3000));
+	assert_int_equal(res.rv, 0);
+	assert_string_equal(res.text, "after");
+	ipc_client_close(c);
+}
+
+/* Bad framing on a sibling socket's wire: a connection that is not SP,
+ * or sends a frame over the limit, is dropped and counted; the server
+ * keeps serving others. */
+static void
+test_bad_framing_dropped(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static const uint8_t req_hdr[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 };
+	uint8_t big[9] = { 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	uint8_t buf[64];
+	struct ipc_client *c;
+	struct result res;
+	struct lerr e;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->url + 6);
+	/* not SP at all */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, "GET / HTTP/1.0\r\n\r\n", 18), 18);
+	assert_int_equal(read(fd, buf, 8), 8);	/* the server's header */
+	/* then EOF, or a reset for the bytes it did not read */
+	assert_true(read(fd, buf, sizeof(buf)) <= 0);
+	close(fd);
+	/* SP, then a frame over the limit */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, req_hdr, 8), 8);
+	assert_int_equal(write(fd, big, 9), 9);
+	assert_int_equal(read(fd, buf, 8), 8);
+	assert_true(read(fd, buf, sizeof(buf)) <= 0);
+	close(fd);
+	assert_true(ipc_server_bad(f->srv) == 2);
+	assert_int_equal(f->handled, 0);
+	assert_int_equal(ipc_client_open(&c, f->url, 9, &e), 0);
+	wait_peers(c);
+	result_init(&res);
+	send_arg(c, "still", 2000, &res);
+	assert_true(result_wait(&res, 3000));
+	assert_string_equal(res.text, "still");
+	ipc_client_close(c);
+}
+
 int
 main(void)
 {
@@ -321,6 +563,16 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_restart_fails_parked,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_on_user_socket,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nng_req_roundtrip,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_against_nng_rep,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_callers,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_timeout, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bad_framing_dropped,
 		    setup, teardown),
 	};
 
