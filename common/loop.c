@@ -15,7 +15,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define LOOP_MAX_FDS 256
+#define LOOP_MAX_FDS 1024
 
 struct post {
 	struct post *next;

@@ -35,7 +35,7 @@ void loop_timer_cancel(struct loop_timer *t);
 bool loop_timer_armed(const struct loop_timer *t);
 void loop_timer_free(struct loop_timer *t); /* cancels first */
 
-/* Watch an fd for POLLIN/POLLOUT; at most 256 fds. A callback may
+/* Watch an fd for POLLIN/POLLOUT; at most 1024 fds. A callback may
  * unwatch (and close) any fd, its own included. */
 int loop_watch_fd(struct loop *l, int fd, short events, loop_fd_fn fn,
     void *arg);

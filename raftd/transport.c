@@ -32,7 +32,11 @@
 
 #define PEER_SENDBUF 1024	/* messages queued per peer */
 #define ADDR_MAX 256
-#define INBOUND_MAX 64		/* connections accepted at once */
+/* Connections accepted at once: the other servers and every client agent
+ * that forwards through us. Past it the connection heard from least
+ * recently is closed for the new one, so that silent or half-open
+ * connections cannot lock the port. */
+#define INBOUND_MAX 400
 #define SP_HDR_LEN 8
 #define SP_PUSH0 0x50		/* nng's NNI_PROTO(5, 0) */
 #define SP_PULL0 0x51		/* NNI_PROTO(5, 1) */
@@ -84,6 +88,7 @@ struct inbound {
 	uint8_t *buf;		/* bytes read, not yet a whole message */
 	size_t len, cap;
 	uint64_t deadline;	/* for the handshake */
+	uint64_t last_rx_ms;	/* when it last sent us anything */
 };
 
 struct transport {
@@ -208,8 +213,8 @@ inbound_io(void *arg, int fd, short revents)
 
 		sp_header(ours, SP_PULL0);
 		while (c->hdr_out_sent < SP_HDR_LEN) {
-			n = write(fd, ours + c->hdr_out_sent,
-			    SP_HDR_LEN - c->hdr_out_sent);
+			n = send(fd, ours + c->hdr_out_sent,
+			    SP_HDR_LEN - c->hdr_out_sent, MSG_NOSIGNAL);
 			if (n < 0 && errno == EAGAIN)
 				break;
 			if (n <= 0)
@@ -252,6 +257,7 @@ inbound_io(void *arg, int fd, short revents)
 		if (n <= 0)
 			goto drop;
 		c->len += (size_t)n;
+		c->last_rx_ms = loop_now_ms(c->t->loop);
 		if (!inbound_parse(c))
 			goto drop;
 		/* Keep a long-idle connection from holding a large buffer. */
@@ -279,16 +285,22 @@ accept_cb(void *arg, int lfd, short revents)
 		if (fd < 0)
 			return;
 		if (t->nin >= INBOUND_MAX) {
+			struct inbound *x, *oldest = t->in;
+
+			for (x = t->in; x != NULL; x = x->next)
+				if (x->last_rx_ms < oldest->last_rx_ms)
+					oldest = x;
 			log_warnx("raft transport: over %d inbound "
-			    "connections; refusing one", INBOUND_MAX);
-			close(fd);
-			continue;
+			    "connections; closing the one quiet longest",
+			    INBOUND_MAX);
+			inbound_free(oldest);
 		}
 		nodelay(fd);
 		c = xcalloc(1, sizeof(*c));
 		c->t = t;
 		c->fd = fd;
 		c->deadline = loop_now_ms(t->loop) + HANDSHAKE_MS;
+		c->last_rx_ms = loop_now_ms(t->loop);
 		if (loop_watch_fd(t->loop, fd, POLLIN | POLLOUT, inbound_io,
 		    c) != 0) {
 			log_warnx("raft transport: no room to watch a "
@@ -404,7 +416,11 @@ peer_flush(struct peer *p)
 			iov[n].iov_base = f->data;
 			iov[n++].iov_len = f->len;
 		}
-		w = writev(p->fd, iov, n);
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+
+		/* sendmsg, not writev: a peer gone mid-write must not raise
+		 * SIGPIPE (nng used to suppress it for us). */
+		w = sendmsg(p->fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (w < 0)
@@ -456,8 +472,8 @@ peer_io(void *arg, int fd, short revents)
 
 		sp_header(ours, SP_PUSH0);
 		while (p->hdr_out_sent < SP_HDR_LEN) {
-			n = write(fd, ours + p->hdr_out_sent,
-			    SP_HDR_LEN - p->hdr_out_sent);
+			n = send(fd, ours + p->hdr_out_sent,
+			    SP_HDR_LEN - p->hdr_out_sent, MSG_NOSIGNAL);
 			if (n < 0 && errno == EAGAIN)
 				break;
 			if (n <= 0)
@@ -509,15 +525,23 @@ lost:
 	peer_disconnect(p, true);
 }
 
-/* "host:port" or "[v6]:port" into host and port strings. */
+/* "ip:port" or "[v6]:port" into host and port strings. Servers are
+ * known by address (gossip carries addresses), so a host name is refused
+ * here rather than resolved with a blocking lookup on the loop. */
 static int
 split_addr(const char *addr, char *host, size_t hlen, char *port,
     size_t plen)
 {
 	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	char *end;
+	long pn;
 	size_t n;
 
 	if (colon == NULL || colon == addr || colon[1] == '\0')
+		return -LE_INVAL;
+	pn = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || pn < 1 || pn > 65535)
 		return -LE_INVAL;
 	n = (size_t)(colon - addr);
 	if (addr[0] == '[' && n >= 2 && addr[n - 1] == ']') {
@@ -528,7 +552,12 @@ split_addr(const char *addr, char *host, size_t hlen, char *port,
 		return -LE_RANGE;
 	memcpy(host, addr, n);
 	host[n] = '\0';
-	snprintf(port, plen, "%s", colon + 1);
+	snprintf(port, plen, "%ld", pn);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, &ai) != 0)
+		return -LE_INVAL;
+	freeaddrinfo(ai);
 	return 0;
 }
 
@@ -542,7 +571,7 @@ peer_dial(struct peer *p)
 	if (!p->open || p->state != C_IDLE)
 		return;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	if (split_addr(p->addr, host, sizeof(host), port, sizeof(port)) != 0 ||
 	    (rv = getaddrinfo(host, port, &hints, &ai)) != 0) {
 		log_debug("raft transport: cannot resolve %s", p->addr);

@@ -30,8 +30,9 @@ int transport_open(struct transport **out, struct loop *loop,
     const char *host, int64_t port, transport_msg_fn fn, void *arg,
     struct lerr *e);
 void transport_close(struct transport *t);
-/* Sends to "host:port"; copies buf. Returns 0, or -LE_UNAVAIL when the
- * message was dropped (queue full, bad address). */
+/* Sends to "ip:port" (or "[v6]:port": an address, never a host name,
+ * which would need a blocking lookup); copies buf. Returns 0, or
+ * -LE_UNAVAIL when the message was dropped (queue full, bad address). */
 int transport_send(struct transport *t, const char *addr, const void *buf,
     size_t len);
 /* Drops the connection to a peer no longer in the configuration, and

@@ -1334,6 +1334,161 @@ test_forget_idle(void **state)
 	loop_free(l);
 }
 
+/* ---- regressions found by review ---- */
+
+/* 70 senders (servers and forwarding client agents) into one listener:
+ * all are served (the inbound cap once sat at 64). */
+static void
+test_many_senders(void **state)
+{
+	struct loop *l;
+	struct rx r;
+	struct transport *srv, *snd[70];
+	char addr[64];
+	int port;
+
+	(void)state;
+	assert_int_equal(loop_new(&l), 0);
+	rx_init(&r, size_small, 0);
+	srv = open_any(l, &port, &r);
+	addr_of(addr, sizeof(addr), port);
+	for (int i = 0; i < 70; i++) {
+		struct rx dummy;
+		int p2;
+
+		rx_init(&dummy, size_small, 0);
+		snd[i] = open_any(l, &p2, &dummy);
+		send_range(snd[i], addr, size_small, 0, 1);
+	}
+	/* every sender's one message arrives (same id from each) */
+	r.size = size_small;
+	for (uint64_t end = mono_ms() + 5000; r.n < 70 && mono_ms() < end;)
+		run_for(l, 20);
+	assert_int_equal(r.n, 70);
+	for (int i = 0; i < 70; i++)
+		transport_close(snd[i]);
+	transport_close(srv);
+	loop_free(l);
+}
+
+/* Connections that say the push0 header and then nothing are closed,
+ * the quietest first, once the listener is full: a silent crowd cannot
+ * lock out a real server. */
+static void
+test_silent_crowd_evicted(void **state)
+{
+	struct loop *l;
+	struct rx r;
+	struct transport *srv, *snd;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	char addr[64];
+	int port, fds[400], n = 0;
+
+	(void)state;
+	assert_int_equal(loop_new(&l), 0);
+	rx_init(&r, size_small, 0);
+	srv = open_any(l, &port, &r);
+	addr_of(addr, sizeof(addr), port);
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < 400; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (fd < 0)
+			break;	/* fd limit: fewer will do */
+		assert_int_equal(connect(fd, (struct sockaddr *)&sa,
+		    sizeof(sa)), 0);
+		assert_int_equal(write(fd, SP_PUSH0_HDR, 8), 8);
+		fds[n++] = fd;
+		if (i % 50 == 49)
+			run_for(l, 20);
+	}
+	run_for(l, 100);
+	{
+		struct rx dummy;
+		int p2;
+
+		rx_init(&dummy, size_small, 0);
+		snd = open_any(l, &p2, &dummy);
+	}
+	send_range(snd, addr, size_small, 0, 5);
+	assert_true(run_until_rx(l, &r, 5, 5000));
+	assert_int_equal(r.bad, 0);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	transport_close(snd);
+	transport_close(srv);
+	loop_free(l);
+}
+
+/* A peer gone while we write must not kill us with SIGPIPE: run with
+ * the default disposition (raftd started by hand has no SIG_IGN). */
+static void
+test_no_sigpipe(void **state)
+{
+	struct loop *l;
+	struct rx ra, rb;
+	struct transport *a, *b;
+	char addr[64];
+	int pa, pb;
+	uint8_t *big = calloc(1, 1 << 20);
+
+	(void)state;
+	signal(SIGPIPE, SIG_DFL);
+	assert_int_equal(loop_new(&l), 0);
+	rx_init(&ra, size_small, 0);
+	rx_init(&rb, size_small, 0);
+	a = open_any(l, &pa, &ra);
+	b = open_any(l, &pb, &rb);
+	addr_of(addr, sizeof(addr), pb);
+	send_range(a, addr, size_small, 0, 1);
+	assert_true(run_until_rx(l, &rb, 1, 3000));
+	transport_close(b);
+	for (int i = 0; i < 20; i++) {
+		transport_send(a, addr, big, 1 << 20);
+		run_for(l, 5);
+	}
+	/* still here */
+	signal(SIGPIPE, SIG_IGN);
+	free(big);
+	transport_close(a);
+	loop_free(l);
+}
+
+/* Addresses that cannot be dialed are refused at once, not queued. */
+static void
+test_bad_addresses(void **state)
+{
+	static const char *bad[] = { "127.0.0.1:abc", "127.0.0.1:99999",
+	    "127.0.0.1:-5", "127.0.0.1:0", "no.such.host.invalid:8300",
+	    "localhost:8300", ":8300", "127.0.0.1:", "[::1]:" };
+	struct loop *l;
+	struct rx r;
+	struct transport *t;
+	struct transport_stats st;
+	bool up;
+	uint64_t lost;
+	int port;
+
+	(void)state;
+	assert_int_equal(loop_new(&l), 0);
+	rx_init(&r, size_small, 0);
+	t = open_any(l, &port, &r);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(transport_send(t, bad[i], "x", 1),
+		    -LE_UNAVAIL);
+		assert_int_equal(transport_peer(t, bad[i], true, &up, &lost),
+		    -LE_UNAVAIL);
+	}
+	transport_stats(t, &st);
+	assert_true(st.dropped == sizeof(bad) / sizeof(bad[0]));
+	assert_true(st.peers == 0);
+	/* an IPv6 literal is fine */
+	assert_int_equal(transport_peer(t, "[::1]:1", true, &up, &lost), 0);
+	transport_close(t);
+	loop_free(l);
+}
+
 int
 main(void)
 {
@@ -1349,6 +1504,10 @@ main(void)
 		cmocka_unit_test(test_split_frames),
 		cmocka_unit_test(test_forget),
 		cmocka_unit_test(test_forget_idle),
+		cmocka_unit_test(test_many_senders),
+		cmocka_unit_test(test_silent_crowd_evicted),
+		cmocka_unit_test(test_no_sigpipe),
+		cmocka_unit_test(test_bad_addresses),
 	};
 
 	/* transport.c writes with write(2)/writev(2), not MSG_NOSIGNAL:
