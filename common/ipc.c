@@ -796,7 +796,13 @@ struct ipc_client {
 	_Atomic int peers;
 	_Atomic uint64_t peer_boot;
 	_Atomic uint64_t next_env_id;
+	/* The owner's reference and one per call not yet freed: a callback
+	 * that runs after ipc_client_close (a reply already queued on a
+	 * loop) may make a new call, which then fails with -LE_CLOSED. */
+	_Atomic int refs;
 };
+
+static void client_unref(struct ipc_client *c);
 
 /* ---- the table of calls in flight (under mu) ---- */
 
@@ -928,11 +934,14 @@ heap_remove(struct ipc_client *c, struct ipc_call *call)
 static void
 call_free(struct ipc_call *call)
 {
+	struct ipc_client *c = call->c;
+
 	if (call->has_reply)
 		proto_msg_free(&call->reply);
 	free(call->rbytes);
 	free(call->out.p);
 	free(call);
+	client_unref(c);
 }
 
 /* On the owner's loop thread. */
@@ -1241,6 +1250,7 @@ ipc_client_open(struct ipc_client **out, const char *url, uint64_t boot_id,
 	}
 	c->boot = boot_id;
 	c->fd = -1;
+	atomic_store(&c->refs, 1);
 	c->next_id = (uint32_t)mono_ms();
 	pthread_mutex_init(&c->mu, NULL);
 	if ((c->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
@@ -1254,6 +1264,18 @@ ipc_client_open(struct ipc_client **out, const char *url, uint64_t boot_id,
 	}
 	*out = c;
 	return 0;
+}
+
+static void
+client_unref(struct ipc_client *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	close(c->wakefd);
+	free(c->tab);
+	free(c->heap);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
 }
 
 void
@@ -1274,14 +1296,13 @@ ipc_client_close(struct ipc_client *c)
 	list = take_all_locked(c, -LE_CLOSED);
 	if (c->fd >= 0)
 		close(c->fd);
+	c->fd = -1;
+	c->up = false;
+	atomic_store(&c->peers, 0);
 	outq_clear(&c->oq);
 	pthread_mutex_unlock(&c->mu);
 	finish_list(list);
-	close(c->wakefd);
-	free(c->tab);
-	free(c->heap);
-	pthread_mutex_destroy(&c->mu);
-	free(c);
+	client_unref(c);
 }
 
 int
@@ -1303,6 +1324,7 @@ ipc_call_new(struct ipc_client *c, uint32_t type)
 
 	if (call == NULL)
 		fatalx("ipc: out of memory");
+	atomic_fetch_add(&c->refs, 1);
 	call->c = c;
 	call->type = type;
 	obuf_reserve(&call->out, 256);

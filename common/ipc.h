@@ -75,7 +75,9 @@ struct ipc_call;
 typedef void (*ipc_reply_fn)(void *arg, int rv, struct proto_msg *reply);
 
 /* Dials url and keeps redialing (50 ms .. 0.5 s) when the peer restarts.
- * No call may be made once ipc_client_close has begun. */
+ * Calls made after ipc_client_close (from a callback it ran or that was
+ * queued on a loop) fail with -LE_CLOSED; the client is freed once the
+ * last one is. */
 int ipc_client_open(struct ipc_client **out, const char *url,
     uint64_t boot_id, struct lerr *e);
 void ipc_client_close(struct ipc_client *c);

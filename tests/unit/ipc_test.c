@@ -552,6 +552,68 @@ test_bad_framing_dropped(void **state)
 	ipc_client_close(c);
 }
 
+/* A reply queued on a loop when the client closes is delivered by the
+ * owner's loop_drain, and a call its callback makes then fails with
+ * -LE_CLOSED instead of touching a freed client (kvd's fetch does this
+ * at stop). */
+struct again {
+	struct ipc_client *c;
+	int first_rv;
+	int second_rv;
+	int calls;
+};
+
+static void
+on_again_second(void *arg, int rv, struct proto_msg *m)
+{
+	struct again *a = arg;
+
+	(void)m;
+	a->second_rv = rv;
+	a->calls++;
+}
+
+static void
+on_again_first(void *arg, int rv, struct proto_msg *m)
+{
+	struct again *a = arg;
+	struct ipc_call *call;
+	struct msg_admin_req req = { "x", 1 };
+
+	(void)m;
+	a->first_rv = rv;
+	a->calls++;
+	call = ipc_call_new(a->c, MSG_ADMIN_STATUS);
+	msg_admin_req_enc(ipc_call_writer(call), &req);
+	ipc_call_send_loop(call, 1000, NULL, on_again_second, a);
+}
+
+static void
+test_call_after_close(void **state)
+{
+	struct fixture *f = *state;
+	struct loop *own;
+	struct again a = { 0 };
+	struct ipc_call *call;
+	struct msg_admin_req req = { "hi", 2 };
+	struct lerr e;
+
+	assert_int_equal(loop_new(&own), 0);	/* never run: only drained */
+	assert_int_equal(ipc_client_open(&a.c, f->url, 9, &e), 0);
+	wait_peers(a.c);
+	call = ipc_call_new(a.c, MSG_ADMIN_STATUS);
+	msg_admin_req_enc(ipc_call_writer(call), &req);
+	ipc_call_send_loop(call, 2000, own, on_again_first, &a);
+	usleep(300000);		/* the reply is queued on `own` by now */
+	ipc_client_close(a.c);
+	assert_int_equal(a.calls, 0);
+	loop_drain(own);
+	assert_int_equal(a.calls, 2);
+	assert_int_equal(a.first_rv, 0);
+	assert_int_equal(a.second_rv, -LE_CLOSED);
+	loop_free(own);
+}
+
 int
 main(void)
 {
@@ -574,6 +636,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_framing_dropped,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_after_close, setup,
+		    teardown),
 	};
 
 	log_setlevel(LOG_LVL_ERROR);
