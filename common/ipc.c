@@ -800,9 +800,19 @@ struct ipc_client {
 	 * that runs after ipc_client_close (a reply already queued on a
 	 * loop) may make a new call, which then fails with -LE_CLOSED. */
 	_Atomic int refs;
+	/* Loop mode (ipc_client_open_loop): no I/O thread; the socket,
+	 * the deadlines and the redials are the loop's. */
+	struct loop *loop;
+	struct loop_timer *timer;
+	bool handshaking;
+	uint8_t hin[SP_HDR_LEN];
+	size_t hin_got;
+	struct rbuf rb;
+	uint64_t redial_at, backoff, handshake_end;
 };
 
 static void client_unref(struct ipc_client *c);
+static void lc_arm(struct ipc_client *c);
 
 /* ---- the table of calls in flight (under mu) ---- */
 
@@ -1003,6 +1013,10 @@ wake(struct ipc_client *c)
 {
 	uint64_t one = 1;
 
+	if (c->loop != NULL) {
+		lc_arm(c);	/* on the loop thread: no one to wake */
+		return;
+	}
 	if (write(c->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_warnx("ipc: wake: %s", strerror(errno));
 }
@@ -1014,8 +1028,12 @@ wake(struct ipc_client *c)
 static struct ipc_call *
 disconnect_locked(struct ipc_client *c)
 {
+	if (c->fd >= 0 && c->loop != NULL)
+		loop_unwatch_fd(c->loop, c->fd);
 	if (c->fd >= 0)
 		close(c->fd);
+	c->handshaking = false;
+	c->rb.len = 0;
 	c->fd = -1;
 	c->up = false;
 	atomic_store(&c->peers, 0);
@@ -1235,6 +1253,225 @@ client_thread(void *arg)
 	return NULL;
 }
 
+
+/* ---- loop mode: the owner's loop drives the socket ---- */
+
+/* Runs the callbacks of calls done while reading or on a timer (never
+ * inside ipc_call_send): on this loop at once, elsewhere posted. */
+static void
+lc_deliver(struct ipc_client *c, struct ipc_call *list)
+{
+	struct ipc_call *n;
+
+	for (; list != NULL; list = n) {
+		n = list->done_next;
+		if (list->loop == NULL || list->loop == c->loop)
+			call_deliver(list);
+		else
+			loop_post(list->loop, call_deliver, list);
+	}
+}
+
+static void lc_io(void *arg, int fd, short revents);
+
+/* Starts a connection (non-blocking; a unix socket connects at once or
+ * fails at once); the SP handshake completes in lc_io. */
+static void
+lc_dial(struct ipc_client *c)
+{
+	uint8_t hdr[SP_HDR_LEN];
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	sp_header(hdr, SP_REQ0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&c->sa,
+	    sizeof(c->sa)) != 0 || send(fd, hdr, SP_HDR_LEN,
+	    MSG_NOSIGNAL) != SP_HDR_LEN || loop_watch_fd(c->loop, fd, POLLIN,
+	    lc_io, c) != 0) {
+		if (fd >= 0)
+			close(fd);
+		c->redial_at = loop_now_ms(c->loop) + c->backoff;
+		c->backoff = c->backoff * 2 > REDIAL_MAX_MS ? REDIAL_MAX_MS :
+		    c->backoff * 2;
+		return;
+	}
+	c->fd = fd;
+	c->handshaking = true;
+	c->hin_got = 0;
+	c->handshake_end = loop_now_ms(c->loop) + HANDSHAKE_MS;
+}
+
+static void
+lc_timer(void *arg)
+{
+	struct ipc_client *c = arg;
+	struct ipc_call *done = NULL, *call;
+	uint64_t now = mono_ms();
+
+	pthread_mutex_lock(&c->mu);
+	if (c->fd >= 0 && c->handshaking && now >= c->handshake_end) {
+		log_warnx("ipc: no SP handshake from %s", c->sa.sun_path);
+		done = disconnect_locked(c);
+		c->redial_at = now + c->backoff;
+	}
+	while (c->heap_n > 0 && c->heap[0]->deadline <= now) {
+		call = c->heap[0];
+		heap_remove(c, call);
+		tab_find(c, call->id, true);
+		call->rv = -LE_TIMEOUT;
+		call->done_next = done;
+		done = call;
+	}
+	if (c->fd < 0 && !c->closing && now >= c->redial_at)
+		lc_dial(c);
+	pthread_mutex_unlock(&c->mu);
+	lc_deliver(c, done);
+	lc_arm(c);
+}
+
+/* Arms the timer for the next deadline, redial or handshake limit. */
+static void
+lc_arm(struct ipc_client *c)
+{
+	uint64_t now = loop_now_ms(c->loop), until = UINT64_MAX;
+
+	if (c->closing)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (c->heap_n > 0)
+		until = c->heap[0]->deadline;
+	if (c->fd < 0 && c->redial_at < until)
+		until = c->redial_at;
+	if (c->fd >= 0 && c->handshaking && c->handshake_end < until)
+		until = c->handshake_end;
+	c->planned_wake = until;
+	pthread_mutex_unlock(&c->mu);
+	if (until == UINT64_MAX)
+		loop_timer_cancel(c->timer);
+	else
+		loop_timer_arm(c->timer, until > now ? until - now : 0);
+}
+
+static void
+lc_io(void *arg, int fd, short revents)
+{
+	struct ipc_client *c = arg;
+	struct ipc_call *done = NULL, *call;
+	const uint8_t *body;
+	const char *why = NULL;
+	size_t len, off = 0;
+	int rv = 0;
+
+	pthread_mutex_lock(&c->mu);
+	if (fd != c->fd)
+		goto out;
+	if (c->handshaking) {
+		uint8_t want[SP_HDR_LEN];
+		ssize_t n = recv(fd, c->hin + c->hin_got,
+		    SP_HDR_LEN - c->hin_got, MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			goto out;
+		if (n <= 0)
+			goto lost;
+		c->hin_got += (size_t)n;
+		if (c->hin_got < SP_HDR_LEN)
+			goto out;
+		sp_header(want, SP_REP0);
+		if (memcmp(c->hin, want, SP_HDR_LEN) != 0) {
+			log_warnx("ipc: %s is not a lictor daemon's socket "
+			    "(SP handshake)", c->sa.sun_path);
+			goto lost;
+		}
+		c->handshaking = false;
+		c->up = true;
+		c->backoff = REDIAL_MIN_MS;
+		atomic_store(&c->peers, 1);
+		goto out;
+	}
+	if ((revents & POLLOUT) && (rv = outq_flush(&c->oq, fd)) < 0)
+		goto lost;
+	if (revents & POLLOUT)
+		loop_modify_fd(c->loop, fd, POLLIN | (rv ? POLLOUT : 0));
+	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+		goto out;
+	for (int rounds = 0; rounds < 8; rounds++) {
+		if ((rv = rbuf_fill(&c->rb, fd)) <= 0)
+			break;
+		while ((rv = rbuf_frame(&c->rb, off, &body, &len, &why)) ==
+		    1) {
+			off += FRAME_HDR + len;
+			if ((call = take_reply_locked(c, body, len)) != NULL) {
+				call->done_next = done;
+				done = call;
+			}
+		}
+		if (rv < 0)
+			break;
+		rbuf_consume(&c->rb, off);
+		off = 0;
+	}
+	if (rv < 0) {
+		if (why != NULL)
+			log_warnx("ipc: %s from %s", why, c->sa.sun_path);
+		goto lost;
+	}
+	goto out;
+lost:
+	call = disconnect_locked(c);
+	while (call != NULL) {
+		struct ipc_call *n = call->done_next;
+
+		call->done_next = done;
+		done = call;
+		call = n;
+	}
+	c->redial_at = loop_now_ms(c->loop) + REDIAL_MIN_MS;
+out:
+	pthread_mutex_unlock(&c->mu);
+	/* Replies in the order they came (the list is newest first). */
+	{
+		struct ipc_call *rev = NULL, *n;
+
+		for (; done != NULL; done = n) {
+			n = done->done_next;
+			done->done_next = rev;
+			rev = done;
+		}
+		lc_deliver(c, rev);
+	}
+	lc_arm(c);
+}
+
+int
+ipc_client_open_loop(struct ipc_client **out, const char *url,
+    uint64_t boot_id, struct loop *loop, struct lerr *e)
+{
+	struct ipc_client *c = calloc(1, sizeof(*c));
+	int rv;
+
+	if (c == NULL)
+		return lerr_set(e, LE_NOMEM, "ipc client");
+	if ((rv = url_path(url, &c->sa, e)) != 0) {
+		free(c);
+		return rv;
+	}
+	c->boot = boot_id;
+	c->fd = -1;
+	c->wakefd = -1;
+	c->loop = loop;
+	c->backoff = REDIAL_MIN_MS;
+	c->planned_wake = UINT64_MAX;
+	atomic_store(&c->refs, 1);
+	c->next_id = (uint32_t)mono_ms();
+	pthread_mutex_init(&c->mu, NULL);
+	c->timer = loop_timer_new(loop, lc_timer, c);
+	lc_dial(c);
+	lc_arm(c);
+	*out = c;
+	return 0;
+}
+
 int
 ipc_client_open(struct ipc_client **out, const char *url, uint64_t boot_id,
     struct lerr *e)
@@ -1271,7 +1508,8 @@ client_unref(struct ipc_client *c)
 {
 	if (atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
-	close(c->wakefd);
+	if (c->wakefd >= 0)
+		close(c->wakefd);
 	free(c->tab);
 	free(c->heap);
 	pthread_mutex_destroy(&c->mu);
@@ -1288,14 +1526,24 @@ ipc_client_close(struct ipc_client *c)
 	pthread_mutex_lock(&c->mu);
 	c->closing = true;
 	pthread_mutex_unlock(&c->mu);
-	wake(c);
-	pthread_join(c->thr, NULL);
+	if (c->loop != NULL) {
+		/* On the owner's thread, its loop no longer running. */
+		loop_timer_free(c->timer);
+		c->timer = NULL;
+	} else {
+		wake(c);
+		pthread_join(c->thr, NULL);
+	}
 	/* Calls still in flight fail now; those for a loop are delivered
 	 * by the owner's loop_drain. */
 	pthread_mutex_lock(&c->mu);
 	list = take_all_locked(c, -LE_CLOSED);
+	if (c->fd >= 0 && c->loop != NULL)
+		loop_unwatch_fd(c->loop, c->fd);
 	if (c->fd >= 0)
 		close(c->fd);
+	free(c->rb.p);
+	c->rb.p = NULL;
 	c->fd = -1;
 	c->up = false;
 	atomic_store(&c->peers, 0);
@@ -1399,6 +1647,22 @@ ipc_call_send(struct ipc_call *call, uint64_t timeout_ms, ipc_reply_fn fn,
 		kick = true;
 	} else if (rv > 0) {
 		kick = true;
+	}
+	if (c->loop != NULL) {
+		if (!loop_on_thread(c->loop))
+			fatalx("ipc: a loop client called off its loop");
+		if (rv < 0)
+			c->redial_at = loop_now_ms(c->loop) + REDIAL_MIN_MS;
+		else if (rv > 0)
+			loop_modify_fd(c->loop, c->fd, POLLIN | POLLOUT);
+		kick = call->deadline < c->planned_wake || rv < 0;
+		if (kick)
+			c->planned_wake = call->deadline;
+		pthread_mutex_unlock(&c->mu);
+		if (kick)
+			lc_arm(c);
+		finish_list(failed);	/* posted: never inside the send */
+		return;
 	}
 	if (kick)
 		c->planned_wake = 0;

@@ -80,6 +80,13 @@ typedef void (*ipc_reply_fn)(void *arg, int rv, struct proto_msg *reply);
  * last one is. */
 int ipc_client_open(struct ipc_client **out, const char *url,
     uint64_t boot_id, struct lerr *e);
+/* The same for a client used only from loop's thread (with
+ * ipc_call_send_loop on that loop): no I/O thread; the loop reads the
+ * replies and runs their callbacks as they come, one wake-up fewer per
+ * reply. ipc_client_close must then run on the owner's thread once the
+ * loop stopped, followed by loop_drain. */
+int ipc_client_open_loop(struct ipc_client **out, const char *url,
+    uint64_t boot_id, struct loop *loop, struct lerr *e);
 void ipc_client_close(struct ipc_client *c);
 /* Number of connected peers (0 while the server daemon is down). */
 int ipc_client_peers(const struct ipc_client *c);

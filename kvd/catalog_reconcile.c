@@ -429,7 +429,8 @@ gossip_open(struct cat_rc *rc)
 	if (rc->gossip != NULL)
 		return;
 	rundir_url(rc->k->rundir, "gossip", url, sizeof(url));
-	if (ipc_client_open(&rc->gossip, url, rc->k->boot, &e) != 0) {
+	if (ipc_client_open_loop(&rc->gossip, url, rc->k->boot,
+	    rc->k->loop, &e) != 0) {
 		log_warnx("reconcile: %s", e.msg);
 		rc->gossip = NULL;
 	}

@@ -203,7 +203,7 @@ kvd_client_run(struct kvd *k, struct daemon_args *args)
 	struct lerr e = { "" };
 
 	rundir_url(args->rundir, "raft", url, sizeof(url));
-	if (ipc_client_open(&k->raft, url, k->boot, &e) != 0)
+	if (ipc_client_open_loop(&k->raft, url, k->boot, k->loop, &e) != 0)
 		fatalx("%s", e.msg);
 	rundir_url(args->rundir, "kvd", url, sizeof(url));
 	if (ipc_server_open(&k->srv, url, k->loop, IPC_SIBLING,

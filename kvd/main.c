@@ -132,7 +132,7 @@ main(int argc, char **argv)
 		k.marks[0].at_ms = loop_now_ms(k.loop);
 	}
 	rundir_url(args.rundir, "raft", url, sizeof(url));
-	if (ipc_client_open(&k.raft, url, k.boot, &e) != 0)
+	if (ipc_client_open_loop(&k.raft, url, k.boot, k.loop, &e) != 0)
 		fatalx("%s", e.msg);
 	rundir_url(args.rundir, "kvd", url, sizeof(url));
 	if (ipc_server_open(&k.srv, url, k.loop, IPC_SIBLING, kvd_handle, &k,

@@ -121,7 +121,7 @@ discover_start(struct raftd *d, const char *rundir, struct lerr *e)
 	char url[300];
 
 	rundir_url(rundir, "gossip", url, sizeof(url));
-	if (ipc_client_open(&d->gossip, url, d->boot, e) != 0)
+	if (ipc_client_open_loop(&d->gossip, url, d->boot, d->loop, e) != 0)
 		return -LE_IO;
 	d->discover_timer = loop_timer_new(d->loop, discover_ask, d);
 	discover_ask(d);

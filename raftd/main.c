@@ -132,7 +132,7 @@ main(int argc, char **argv)
 		return EXIT_TEMPORARY;
 	}
 	rundir_url(args.rundir, "kvd", url, sizeof(url));
-	if (ipc_client_open(&d.kvd, url, d.boot, &e) != 0)
+	if (ipc_client_open_loop(&d.kvd, url, d.boot, d.loop, &e) != 0)
 		fatalx("%s", e.msg);
 	rundir_url(args.rundir, "raft", url, sizeof(url));
 	if (ipc_server_open(&d.srv, url, d.loop, IPC_SIBLING, serve_handle,

@@ -178,6 +178,17 @@ send_arg(struct ipc_client *c, const char *arg, uint64_t timeout,
 }
 
 static void
+send_arg_loop(struct ipc_client *c, const char *arg, uint64_t timeout,
+    struct loop *l, struct result *res)
+{
+	struct ipc_call *call = ipc_call_new(c, MSG_ADMIN_STATUS);
+	struct msg_admin_req req = { arg, strlen(arg) };
+
+	msg_admin_req_enc(ipc_call_writer(call), &req);
+	ipc_call_send_loop(call, timeout, l, on_reply, res);
+}
+
+static void
 wait_peers(struct ipc_client *c)
 {
 	uint64_t end = mono_ms() + 5000;
@@ -614,6 +625,103 @@ test_call_after_close(void **state)
 	loop_free(own);
 }
 
+/* A loop-mode client (no I/O thread): calls made on its loop's thread,
+ * replies read and delivered by that loop; deadlines, a server restart
+ * failing a parked call, and the redial after it. */
+struct lc {
+	struct loop *l;
+	pthread_t thr;
+	struct ipc_client *c;
+	const char *arg;
+	uint64_t timeout;
+	struct result *res;
+};
+
+static void
+lc_send(void *arg)
+{
+	struct lc *x = arg;
+
+	send_arg_loop(x->c, x->arg, x->timeout, x->l, x->res);
+}
+
+static void
+lc_call(struct lc *x, const char *a, uint64_t timeout, struct result *res)
+{
+	x->arg = a;
+	x->timeout = timeout;
+	x->res = res;
+	result_init(res);
+	loop_post(x->l, lc_send, x);
+}
+
+static void
+test_loop_client(void **state)
+{
+	struct fixture *f = *state;
+	struct lc x = { 0 };
+	struct result res, res2;
+	struct lerr e;
+	uint64_t t0;
+
+	assert_int_equal(loop_new(&x.l), 0);
+	assert_int_equal(ipc_client_open_loop(&x.c, f->url, 9, x.l, &e), 0);
+	pthread_create(&x.thr, NULL, loop_thread, x.l);
+	wait_peers(x.c);
+	lc_call(&x, "hello", 2000, &res);
+	assert_true(result_wait(&res, 3000));
+	assert_int_equal(res.rv, 0);
+	assert_string_equal(res.text, "hello");
+	assert_true(ipc_client_peer_boot(x.c) == 7);
+	/* a deadline */
+	t0 = mono_ms();
+	lc_call(&x, "park", 300, &res);
+	assert_true(result_wait(&res, 3000));
+	assert_int_equal(res.rv, -LE_TIMEOUT);
+	assert_true(mono_ms() - t0 >= 290);
+	loop_post(f->loop, answer_parked, f);	/* late answer: dropped */
+	/* many in a row, in order */
+	for (int i = 0; i < 100; i++) {
+		char a[16];
+
+		snprintf(a, sizeof(a), "n%d", i);
+		lc_call(&x, a, 2000, &res);
+		assert_true(result_wait(&res, 3000));
+		assert_string_equal(res.text, a);
+	}
+	/* the server goes away with a call parked, then comes back */
+	lc_call(&x, "park", 10000, &res2);
+	usleep(100000);
+	assert_false(res2.done);
+	loop_stop(f->loop);
+	pthread_join(f->thr, NULL);
+	ipc_server_close(f->srv);
+	assert_true(result_wait(&res2, 3000));
+	assert_int_not_equal(res2.rv, 0);
+	loop_free(f->loop);
+	assert_int_equal(loop_new(&f->loop), 0);
+	f->parked = NULL;
+	assert_int_equal(ipc_server_open(&f->srv, f->url, f->loop, IPC_USER,
+	    handler, f, 8, &e), 0);
+	pthread_create(&f->thr, NULL, loop_thread, f->loop);
+	wait_peers(x.c);
+	lc_call(&x, "again", 2000, &res);
+	assert_true(result_wait(&res, 3000));
+	assert_int_equal(res.rv, 0);
+	assert_string_equal(res.text, "again");
+	assert_true(ipc_client_peer_boot(x.c) == 8);
+	/* a call parked at close fails with -LE_CLOSED through the drain */
+	lc_call(&x, "park", 10000, &res2);
+	usleep(100000);
+	loop_stop(x.l);
+	pthread_join(x.thr, NULL);
+	ipc_client_close(x.c);
+	loop_drain(x.l);
+	assert_true(res2.done);
+	assert_int_equal(res2.rv, -LE_CLOSED);
+	loop_free(x.l);
+}
+
 int
 main(void)
 {
@@ -637,6 +745,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bad_framing_dropped,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_call_after_close, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_loop_client, setup,
 		    teardown),
 	};
 
