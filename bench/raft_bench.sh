@@ -9,7 +9,8 @@
 #   bash bench/raft_bench.sh [-d SECONDS] [-c "1 16 64"]
 #
 # Environment: LICTOR_BUILD_DIR (default <repo>/build), NKEYS (10000),
-# VSIZE (256), DURATION (10). Everything listens on loopback with random
+# VSIZE (256), DURATION (10); PERF_OUT=prefix records a whole-machine
+# `perf record -g` profile during each lictor run (prefix-CONNS.data). Everything listens on loopback with random
 # ports and keeps its data in one temporary directory; every process is
 # stopped by pid at exit and the directory removed.
 set -euo pipefail
@@ -127,10 +128,18 @@ for c in $CONNS_LIST; do
 		if [ $target = lictor ]; then addr=${laddrs[ll]}; else addr=${eaddrs[el]}; fi
 		out=$tmp/wrk-$target-$c.out
 		echo "wrk: PUT x $c against $target ..."
+		perf_pid=
+		if [ -n "${PERF_OUT:-}" ] && [ $target = lictor ]; then
+			# A CPU profile of the whole machine during this run.
+			perf record -a -g -F 499 -o "$PERF_OUT-$c.data" -- \
+				sleep "$DURATION" >/dev/null 2>&1 &
+			perf_pid=$!
+		fi
 		BENCH_TARGET=$target BENCH_OP=PUT BENCH_KEYS=$NKEYS BENCH_VSIZE=$VSIZE \
 			timeout $((DURATION + 60)) wrk -t$t -c"$c" -d"${DURATION}s" \
 			--timeout 5s -s "$here/wrk_kv.lua" "http://$addr" >"$out" 2>&1 || {
 			echo "wrk failed for $target:" >&2; cat "$out" >&2; exit 1; }
+		[ -z "$perf_pid" ] || wait "$perf_pid" || true
 		grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT conns=$c /" >>"$results"
 	done
 done
