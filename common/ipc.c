@@ -30,6 +30,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -132,29 +133,42 @@ outq_clear(struct outq *q)
 	q->tail = NULL;
 }
 
-/* Writes what is queued; 0 when all went, 1 when the socket is full,
- * -1 when the connection broke. */
+/* Writes what is queued, many messages per system call; 0 when all
+ * went, 1 when the socket is full, -1 when the connection broke. */
 static int
 outq_flush(struct outq *q, int fd)
 {
+	struct iovec iov[64];
+	struct msghdr mh = { .msg_iov = iov };
 	struct outq_item *it;
 
-	while ((it = q->head) != NULL) {
-		ssize_t n = send(fd, it->p + it->off, it->len - it->off,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (q->head != NULL) {
+		size_t n = 0;
+		ssize_t w;
 
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		for (it = q->head; it != NULL && n < 64; it = it->next) {
+			iov[n].iov_base = it->p + it->off;
+			iov[n++].iov_len = it->len - it->off;
+		}
+		mh.msg_iovlen = n;
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
 			return 1;
-		if (n < 0)
+		if (w < 0)
 			return -1;
-		it->off += (size_t)n;
-		if (it->off < it->len)
-			continue;
-		q->head = it->next;
-		if (q->head == NULL)
-			q->tail = NULL;
-		free(it->p);
-		free(it);
+		while (w > 0) {
+			it = q->head;
+			if ((size_t)w < it->len - it->off) {
+				it->off += (size_t)w;
+				break;
+			}
+			w -= (ssize_t)(it->len - it->off);
+			q->head = it->next;
+			if (q->head == NULL)
+				q->tail = NULL;
+			free(it->p);
+			free(it);
+		}
 	}
 	return 0;
 }
@@ -317,6 +331,7 @@ struct sconn {
 	size_t hin_got;
 	struct rbuf rb;
 	struct outq oq;
+	bool pollout;		/* the socket was full: waiting for room */
 	int refs;		/* 1 while open, + 1 per request not answered */
 };
 
@@ -343,6 +358,7 @@ struct ipc_server {
 	int nconns;
 	struct sreq *reqs;
 	bool closing;
+	bool flush_due;		/* srv_flush is deferred to the iteration's end */
 	_Atomic uint64_t bad, served, inflight;
 };
 
@@ -472,6 +488,7 @@ sconn_io(void *arg, int fd, short revents)
 			sconn_close(c);
 			return;
 		}
+		c->pollout = rv > 0;
 		loop_modify_fd(c->s->loop, fd, POLLIN | (rv ? POLLOUT : 0));
 	}
 	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
@@ -691,7 +708,31 @@ ipc_reply_begin(struct ipc_req *pub, uint32_t type)
 	return &r->w;
 }
 
-/* On the loop thread: writes the reply (if its client is still there)
+/* At the end of the loop's iteration: every connection's replies of
+ * this iteration go out together, one system call for many (kvd answers
+ * a whole committed batch of writes at once). */
+static void
+srv_flush(void *arg)
+{
+	struct ipc_server *s = arg;
+	struct sconn *c, *next;
+	int rv;
+
+	s->flush_due = false;
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->oq.head == NULL || c->pollout)
+			continue;
+		if ((rv = outq_flush(&c->oq, c->fd)) < 0) {
+			sconn_close(c);
+		} else if (rv > 0) {
+			c->pollout = true;
+			loop_modify_fd(s->loop, c->fd, POLLIN | POLLOUT);
+		}
+	}
+}
+
+/* On the loop thread: queues the reply (if its client is still there)
  * and frees the request. */
 static void
 reply_now(struct sreq *r)
@@ -700,18 +741,17 @@ reply_now(struct sreq *r)
 	struct sconn *c = r->conn;
 	uint8_t *buf = r->out.p;
 	size_t len = r->out.len;
-	int rv;
 
 	r->out.p = NULL;
 	sreq_unlink(r);
 	atomic_fetch_sub(&s->inflight, 1);
 	if (!c->dead && !s->closing) {
-		rv = send_or_queue(&c->oq, c->fd, buf, len);
-		if (rv < 0)
-			sconn_close(c);
-		else if (rv > 0)
-			loop_modify_fd(s->loop, c->fd, POLLIN | POLLOUT);
+		outq_push(&c->oq, buf, len, 0);
 		atomic_fetch_add(&s->served, 1);
+		if (!c->pollout && !s->flush_due) {
+			s->flush_due = true;
+			loop_defer(s->loop, srv_flush, s);
+		}
 	} else {
 		free(buf);
 	}

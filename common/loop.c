@@ -53,6 +53,7 @@ struct loop {
 	int sfd;
 	loop_sig_fn sig_fn;
 	void *sig_arg;
+	struct post *defer_head, *defer_tail;	/* loop thread only */
 	pthread_t runner;	/* the thread in loop_run, while running */
 	_Atomic bool running;
 };
@@ -335,6 +336,41 @@ loop_drain(struct loop *l)
 	}
 }
 
+void
+loop_defer(struct loop *l, loop_fn fn, void *arg)
+{
+	struct post *p;
+
+	if (!atomic_load(&l->running)) {
+		fn(arg);	/* no iteration to wait for */
+		return;
+	}
+	if ((p = malloc(sizeof(*p))) == NULL)
+		fatalx("loop: out of memory");
+	p->next = NULL;
+	p->fn = fn;
+	p->arg = arg;
+	if (l->defer_tail != NULL)
+		l->defer_tail->next = p;
+	else
+		l->defer_head = p;
+	l->defer_tail = p;
+}
+
+static void
+run_deferred(struct loop *l)
+{
+	struct post *p;
+
+	while ((p = l->defer_head) != NULL) {
+		l->defer_head = p->next;
+		if (l->defer_head == NULL)
+			l->defer_tail = NULL;
+		p->fn(p->arg);
+		free(p);
+	}
+}
+
 static void
 run_timers(struct loop *l)
 {
@@ -413,9 +449,12 @@ loop_run(struct loop *l)
 			}
 		}
 		run_timers(l);
+		run_deferred(l);
 		if (l->idle_fn != NULL)
 			l->idle_fn(l->idle_arg);
+		run_deferred(l);
 	}
+	run_deferred(l);
 	atomic_store(&l->running, false);
 	l->stop = 0;	/* a loop may run again (tests do) */
 }

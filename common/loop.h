@@ -28,6 +28,12 @@ void loop_post(struct loop *l, loop_fn fn, void *arg);
  * the loop sleeps: where kvd commits a group of writes. */
 void loop_set_idle(struct loop *l, loop_fn fn, void *arg);
 
+/* Runs fn(arg) on the loop thread at the end of this iteration (after
+ * the fd callbacks and timers, and again after the idle function): how
+ * the sockets gather what one iteration writes into one system call.
+ * Loop thread only; while the loop is not running, runs fn at once. */
+void loop_defer(struct loop *l, loop_fn fn, void *arg);
+
 /* One-shot timers on the monotonic clock. A timer is re-armable. */
 struct loop_timer *loop_timer_new(struct loop *l, loop_fn fn, void *arg);
 void loop_timer_arm(struct loop_timer *t, uint64_t delay_ms);

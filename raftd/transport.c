@@ -102,6 +102,7 @@ struct transport {
 	struct loop_timer *in_timer;	/* closes stalled handshakes */
 	_Atomic uint64_t sent, dropped, received;
 	_Atomic uint64_t npeers;
+	bool flush_due;		/* t_flush deferred to the iteration's end */
 };
 
 static void sp_header(uint8_t out[SP_HDR_LEN], uint16_t proto)
@@ -717,6 +718,17 @@ transport_close(struct transport *t)
 	free(t);
 }
 
+static void
+t_flush(void *arg)
+{
+	struct transport *t = arg;
+
+	t->flush_due = false;
+	for (struct peer *p = t->peers; p != NULL; p = p->next)
+		if (p->state == C_UP && p->q_head != NULL && !peer_flush(p))
+			peer_disconnect(p, true);
+}
+
 int
 transport_send(struct transport *t, const char *addr, const void *buf,
     size_t len)
@@ -742,10 +754,13 @@ transport_send(struct transport *t, const char *addr, const void *buf,
 	p->q_len++;
 	p->last_send_ms = loop_now_ms(t->loop);
 	atomic_fetch_add(&t->sent, 1);
-	/* Written at once when the connection is up and nothing waits
-	 * before it: no trip through the loop. */
-	if (p->state == C_UP && p->q_head == f && !peer_flush(p))
-		peer_disconnect(p, true);
+	/* Written at the end of this loop iteration, together with what
+	 * else the iteration sends to the same peer (an append and the
+	 * commit that follows it): one system call for them all. */
+	if (p->state == C_UP && !t->flush_due) {
+		t->flush_due = true;
+		loop_defer(t->loop, t_flush, t);
+	}
 	return 0;
 }
 
