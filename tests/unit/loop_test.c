@@ -159,12 +159,71 @@ test_posts_from_threads(void **state)
 	loop_free(c.l);
 }
 
+/* loop_defer: runs at the end of the iteration that deferred it, after
+ * the rest of that iteration's work, in order; at once when the loop is
+ * not running. */
+struct dctx {
+	struct loop *l;
+	int order[8];
+	int n;
+};
+
+static void d_rec(struct dctx *d, int v) { if (d->n < 8) d->order[d->n++] = v; }
+static void d_a(void *a) { d_rec(a, 10); }
+static void d_b(void *a) { d_rec(a, 11); }
+static void d_stop(void *a) { loop_stop(((struct dctx *)a)->l); }
+
+static void
+d_timer(void *a)
+{
+	struct dctx *d = a;
+
+	loop_defer(d->l, d_a, d);
+	loop_defer(d->l, d_b, d);
+	d_rec(d, 1);		/* still in the timer: before both */
+}
+
+static void
+d_timer2(void *a)
+{
+	d_rec(a, 2);		/* same iteration, later timer */
+	loop_defer(((struct dctx *)a)->l, d_stop, a);
+}
+
+static void
+test_defer(void **state)
+{
+	struct dctx d = { 0 };
+	struct loop_timer *t1_, *t2_;
+
+	(void)state;
+	assert_int_equal(loop_new(&d.l), 0);
+	loop_defer(d.l, d_a, &d);	/* not running: at once */
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.order[0], 10);
+	d.n = 0;
+	t1_ = loop_timer_new(d.l, d_timer, &d);
+	t2_ = loop_timer_new(d.l, d_timer2, &d);
+	loop_timer_arm(t1_, 20);
+	loop_timer_arm(t2_, 20);
+	loop_run(d.l);
+	assert_int_equal(d.n, 4);
+	assert_int_equal(d.order[0], 1);
+	assert_int_equal(d.order[1], 2);
+	assert_int_equal(d.order[2], 10);
+	assert_int_equal(d.order[3], 11);
+	loop_timer_free(t1_);
+	loop_timer_free(t2_);
+	loop_free(d.l);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_timers_in_order),
 		cmocka_unit_test(test_posts_from_threads),
+		cmocka_unit_test(test_defer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
