@@ -317,11 +317,22 @@ kv_batch_begin(struct kv_state *ks)
 int
 kv_batch_commit(struct kv_state *ks, bool sync)
 {
+	uint8_t v[8];
 	int rv;
 
 	if (ks->b == NULL)
 		return -LE_STATE;
-	rv = store_batch_commit(ks->b, sync);
+	/* The indexes the batch moved, written with it: one record each per
+	 * batch rather than per command. */
+	put_u64(v, ks->applied);
+	rv = ks->applied == ks->c_applied ? 0 : store_batch_put(ks->b,
+	    KEY_APPLIED, strlen(KEY_APPLIED), v, sizeof(v));
+	put_u64(v, ks->kvindex);
+	if (rv == 0 && ks->kvindex != ks->c_kvindex)
+		rv = store_batch_put(ks->b, KEY_KVINDEX, strlen(KEY_KVINDEX),
+		    v, sizeof(v));
+	if (rv == 0)
+		rv = store_batch_commit(ks->b, sync);
 	store_batch_free(ks->b);
 	ks->b = NULL;
 	if (rv == 0) {
@@ -658,7 +669,6 @@ kv_apply(struct kv_state *ks, uint64_t index, const struct kv_cmd *cmd,
 	const uint8_t *key;
 	size_t klen, off = 0;
 	bool changed = false, res = false;
-	uint8_t v[8];
 	int rv;
 
 	if (result != NULL)
@@ -686,15 +696,8 @@ kv_apply(struct kv_state *ks, uint64_t index, const struct kv_cmd *cmd,
 		break;
 	}
 	/* Every command moves the applied index, a false CAS too: it is a
-	 * log position, not a change count. */
-	if (rv == 0) {
-		put_u64(v, index);
-		rv = store_batch_put(ks->b, KEY_APPLIED, strlen(KEY_APPLIED),
-		    v, sizeof(v));
-	}
-	if (rv == 0 && changed)
-		rv = store_batch_put(ks->b, KEY_KVINDEX, strlen(KEY_KVINDEX),
-		    v, sizeof(v));
+	 * log position, not a change count. Both indexes reach the store
+	 * once per batch, in the same atomic write (kv_batch_commit). */
 	if (rv != 0) {
 		free(l.p);
 		return rv;
@@ -719,17 +722,10 @@ kv_apply(struct kv_state *ks, uint64_t index, const struct kv_cmd *cmd,
 int
 kv_apply_noop(struct kv_state *ks, uint64_t index)
 {
-	uint8_t v[8];
-	int rv;
-
 	if (ks->b == NULL || index <= ks->applied)
 		return -LE_STATE;
-	put_u64(v, index);
-	rv = store_batch_put(ks->b, KEY_APPLIED, strlen(KEY_APPLIED), v,
-	    sizeof(v));
-	if (rv == 0)
-		ks->applied = index;
-	return rv;
+	ks->applied = index;	/* stored by kv_batch_commit */
+	return 0;
 }
 
 struct store_batch *

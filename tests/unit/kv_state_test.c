@@ -576,6 +576,26 @@ test_abort_and_restart(void **state)
 	assert_int_equal(run(f->ks, f, 5, KV_OP_SET, "b", "", 0, 0, NULL),
 	    -LE_STATE);
 	assert_int_equal(run(f->ks, f, 6, KV_OP_SET, "b", "", 0, 0, NULL), 0);
+	/* One batch of several commands stores both indexes once, as of
+	 * its last command: a change at 7, a false CAS at 8, a no-op at 9. */
+	{
+		struct kv_cmd c7 = { KV_OP_SET, "c", 1,
+		    (const uint8_t *)"v", 1, 0, 0 };
+		struct kv_cmd c8 = { KV_OP_CAS, "c", 1,
+		    (const uint8_t *)"w", 1, 0, 99 };
+
+		assert_int_equal(kv_batch_begin(f->ks), 0);
+		assert_int_equal(kv_apply(f->ks, 7, &c7, &r, NULL, NULL), 0);
+		assert_int_equal(kv_apply(f->ks, 8, &c8, &r, NULL, NULL), 0);
+		assert_false(r);
+		assert_int_equal(kv_apply_noop(f->ks, 9), 0);
+		assert_int_equal(kv_batch_commit(f->ks, false), 0);
+		kv_state_close(f->ks);
+		assert_int_equal(kv_state_open(f->s, &f->ks, &e), 0);
+		assert_int_equal(kv_state_applied(f->ks), 9);
+		assert_int_equal(kv_state_kv_index(f->ks), 7);
+		expect(f->ks, "c", "v", 7, 7, 0);
+	}
 }
 
 /* Writes raw bytes under a store key, bypassing kv_state. */
