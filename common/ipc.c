@@ -42,6 +42,9 @@
 #define BACKTRACE_MAX 8		/* rep0's hop limit (words of 4 bytes) */
 #define FRAME_MAX (PROTO_MAX_MSG + BACKTRACE_MAX * 4)
 #define SERVER_CONNS_MAX 128
+#define ACCEPTS_PER_WAKE 16	/* then the loop serves the others */
+#define SERVER_OQ_MAX (16u << 20) /* unsent reply bytes before we stop
+				   * reading a client's requests */
 #define RX_CHUNK 65536
 #define HANDSHAKE_MS 2000
 #define REDIAL_MIN_MS 50
@@ -96,14 +99,17 @@ struct outq_item {
 	struct outq_item *next;
 	uint8_t *p;
 	size_t len, off;
+	const void *tag;	/* the call it carries (clients), or NULL */
 };
 
 struct outq {
 	struct outq_item *head, *tail;
+	size_t bytes;		/* not yet written */
 };
 
 static void
-outq_push(struct outq *q, uint8_t *p, size_t len, size_t off)
+outq_push(struct outq *q, uint8_t *p, size_t len, size_t off,
+    const void *tag)
 {
 	struct outq_item *it = malloc(sizeof(*it));
 
@@ -113,6 +119,8 @@ outq_push(struct outq *q, uint8_t *p, size_t len, size_t off)
 	it->p = p;
 	it->len = len;
 	it->off = off;
+	it->tag = tag;
+	q->bytes += len - off;
 	if (q->tail != NULL)
 		q->tail->next = it;
 	else
@@ -131,6 +139,29 @@ outq_clear(struct outq *q)
 		free(it);
 	}
 	q->tail = NULL;
+	q->bytes = 0;
+}
+
+/* Takes out the message of tag if none of it was written yet (a call
+ * that timed out must not run later). */
+static void
+outq_cancel(struct outq *q, const void *tag)
+{
+	struct outq_item **pp, *prev = NULL;
+
+	for (pp = &q->head; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
+		struct outq_item *it = *pp;
+
+		if (it->tag != tag || it->off != 0)
+			continue;
+		*pp = it->next;
+		if (q->tail == it)
+			q->tail = prev;
+		q->bytes -= it->len;
+		free(it->p);
+		free(it);
+		return;
+	}
 }
 
 /* Writes what is queued, many messages per system call; 0 when all
@@ -156,6 +187,7 @@ outq_flush(struct outq *q, int fd)
 			return 1;
 		if (w < 0)
 			return -1;
+		q->bytes -= (size_t)w;
 		while (w > 0) {
 			it = q->head;
 			if ((size_t)w < it->len - it->off) {
@@ -176,7 +208,8 @@ outq_flush(struct outq *q, int fd)
 /* Sends buf (taking it) at once if nothing waits before it, queueing
  * what the socket does not take; 0, 1 (queued, wait for POLLOUT) or -1. */
 static int
-send_or_queue(struct outq *q, int fd, uint8_t *buf, size_t len)
+send_or_queue(struct outq *q, int fd, uint8_t *buf, size_t len,
+    const void *tag)
 {
 	ssize_t n = 0;
 
@@ -193,7 +226,7 @@ send_or_queue(struct outq *q, int fd, uint8_t *buf, size_t len)
 			return 0;
 		}
 	}
-	outq_push(q, buf, len, (size_t)n);
+	outq_push(q, buf, len, (size_t)n, tag);
 	return 1;
 }
 
@@ -332,6 +365,10 @@ struct sconn {
 	struct rbuf rb;
 	struct outq oq;
 	bool pollout;		/* the socket was full: waiting for room */
+	bool paused;		/* not reading: too many replies unsent */
+	size_t oq_bytes;	/* queued reply bytes */
+	uint64_t since_ms;	/* accepted at */
+	uint64_t last_ms;	/* last request read */
 	int refs;		/* 1 while open, + 1 per request not answered */
 };
 
@@ -359,6 +396,8 @@ struct ipc_server {
 	struct sreq *reqs;
 	bool closing;
 	bool flush_due;		/* srv_flush is deferred to the iteration's end */
+	struct loop_timer *timer;	/* handshake deadlines, accept retry */
+	bool accept_paused;	/* out of fds: the listener rests a moment */
 	_Atomic uint64_t bad, served, inflight;
 };
 
@@ -429,6 +468,7 @@ srv_request(struct sconn *c, const uint8_t *body, size_t len)
 	size_t bt = 0;
 	int rv;
 
+	c->last_ms = loop_now_ms(s->loop);
 	/* rep0's backtrace: words up to one with the high bit set. */
 	for (;;) {
 		if (len - bt < REQ_ID_LEN || bt / REQ_ID_LEN >= BACKTRACE_MAX) {
@@ -477,6 +517,35 @@ srv_request(struct sconn *c, const uint8_t *body, size_t len)
 
 static void sconn_read(struct sconn *c, int fd);
 
+/* What to watch on a connection: its requests, unless too many replies
+ * wait unsent (a client that does not read them must not make us queue
+ * without bound), and room to write when the socket is full. */
+static void
+sconn_resume(void *arg)
+{
+	struct sconn *c = arg;
+
+	if (!c->dead && !c->paused)
+		sconn_read(c, c->fd);
+	sconn_unref(c);
+}
+
+static void
+sconn_events(struct sconn *c)
+{
+	bool was = c->paused;
+
+	c->paused = c->oq.bytes > SERVER_OQ_MAX;
+	loop_modify_fd(c->s->loop, c->fd, (c->paused ? 0 : POLLIN) |
+	    (c->pollout ? POLLOUT : 0));
+	if (was && !c->paused && c->rb.len > 0) {
+		/* Requests read before the pause wait in the buffer: no
+		 * new bytes may come to wake us for them. */
+		c->refs++;
+		loop_defer(c->s->loop, sconn_resume, c);
+	}
+}
+
 static void
 sconn_io(void *arg, int fd, short revents)
 {
@@ -489,10 +558,15 @@ sconn_io(void *arg, int fd, short revents)
 			return;
 		}
 		c->pollout = rv > 0;
-		loop_modify_fd(c->s->loop, fd, POLLIN | (rv ? POLLOUT : 0));
+		sconn_events(c);
 	}
 	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
 		return;
+	if (c->paused) {
+		/* Not reading: only a hang-up or an error wakes us here. */
+		sconn_close(c);
+		return;
+	}
 	/* A handler's reply may drop the connection (a write error): hold
 	 * it until the reading is done. */
 	c->refs++;
@@ -500,16 +574,49 @@ sconn_io(void *arg, int fd, short revents)
 	sconn_unref(c);
 }
 
+/* Serves the whole requests waiting in c's buffer, while the replies
+ * queued stay under the bound: 0, or -1 for bad framing (*why), -2 when
+ * the connection must go. */
+static int
+sconn_parse(struct sconn *c, const char **why)
+{
+	const uint8_t *body;
+	size_t len, off = 0;
+	int rv = 0;
+
+	while (c->oq.bytes <= SERVER_OQ_MAX && (rv = rbuf_frame(&c->rb, off,
+	    &body, &len, why)) == 1) {
+		off += FRAME_HDR + len;
+		if (!srv_request(c, body, len))
+			return -2;
+		if (c->dead)
+			return 0;
+	}
+	if (rv < 0)
+		return -1;
+	rbuf_consume(&c->rb, off);
+	return 0;
+}
+
 static void
 sconn_read(struct sconn *c, int fd)
 {
-	const uint8_t *body;
 	const char *why = NULL;
-	size_t len, off;
 	int rv;
 
+	/* What an earlier pause left in the buffer goes first. */
+	if (c->handshaken && c->rb.len > 0) {
+		if ((rv = sconn_parse(c, &why)) == -1)
+			goto bad;
+		if (rv == -2)
+			goto drop;
+	}
 	/* Bounded reading, so one busy client cannot starve the loop. */
 	for (int rounds = 0; rounds < 8 && !c->dead; rounds++) {
+		if (c->oq.bytes > SERVER_OQ_MAX) {
+			sconn_events(c);	/* paused until it reads */
+			return;
+		}
 		if (!c->handshaken) {
 			ssize_t n = recv(fd, c->hin + c->hin_got,
 			    SP_HDR_LEN - c->hin_got, MSG_DONTWAIT);
@@ -533,18 +640,10 @@ sconn_read(struct sconn *c, int fd)
 			return;
 		if (rv < 0)
 			goto drop;
-		off = 0;
-		while ((rv = rbuf_frame(&c->rb, off, &body, &len, &why)) ==
-		    1) {
-			off += FRAME_HDR + len;
-			if (!srv_request(c, body, len))
-				goto drop;
-			if (c->dead)
-				return;
-		}
-		if (rv < 0)
+		if ((rv = sconn_parse(c, &why)) == -1)
 			goto bad;
-		rbuf_consume(&c->rb, off);
+		if (rv == -2)
+			goto drop;
 	}
 	return;
 bad:
@@ -554,6 +653,24 @@ drop:
 	sconn_close(c);
 }
 
+/* Closes the connection heard from least recently (to make room). */
+static void
+srv_evict(struct ipc_server *s)
+{
+	struct sconn *c, *old = s->conns;
+
+	for (c = s->conns; c != NULL; c = c->next)
+		if (c->last_ms < old->last_ms)
+			old = c;
+	if (old != NULL) {
+		log_warnx("ipc: over %d connections on %s; closing the one "
+		    "quiet longest", SERVER_CONNS_MAX, s->path);
+		sconn_close(old);
+	}
+}
+
+static void srv_timer_arm(struct ipc_server *s);
+
 static void
 srv_accept(void *arg, int lfd, short revents)
 {
@@ -561,14 +678,26 @@ srv_accept(void *arg, int lfd, short revents)
 	uint8_t hdr[SP_HDR_LEN];
 
 	(void)revents;
-	for (;;) {
+	for (int n = 0; n < ACCEPTS_PER_WAKE; n++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct ucred cred;
 		socklen_t cl = sizeof(cred);
 		struct sconn *c;
 
-		if (fd < 0)
+		if (fd < 0 && (errno == EAGAIN || errno == EINTR ||
+		    errno == ECONNABORTED))
 			return;
+		if (fd < 0) {
+			/* Out of fds or memory: the connection stays in
+			 * the backlog; rest the listener instead of
+			 * spinning on it. */
+			log_warnx("ipc: accept on %s: %s", s->path,
+			    strerror(errno));
+			loop_unwatch_fd(s->loop, lfd);
+			s->accept_paused = true;
+			srv_timer_arm(s);
+			return;
+		}
 		/* Refuse peers that are not us (or root): the run directory
 		 * is private already; this is the second lock on the door. */
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
@@ -578,12 +707,8 @@ srv_accept(void *arg, int lfd, short revents)
 			close(fd);
 			continue;
 		}
-		if (s->nconns >= SERVER_CONNS_MAX) {
-			log_warnx("ipc: over %d connections on %s; refusing "
-			    "one", SERVER_CONNS_MAX, s->path);
-			close(fd);
-			continue;
-		}
+		if (s->nconns >= SERVER_CONNS_MAX)
+			srv_evict(s);
 		sp_header(hdr, SP_REP0);
 		if (send(fd, hdr, SP_HDR_LEN, MSG_NOSIGNAL | MSG_DONTWAIT) !=
 		    SP_HDR_LEN) {
@@ -595,6 +720,7 @@ srv_accept(void *arg, int lfd, short revents)
 		c->s = s;
 		c->fd = fd;
 		c->refs = 1;
+		c->since_ms = c->last_ms = loop_now_ms(s->loop);
 		if (loop_watch_fd(s->loop, fd, POLLIN, sconn_io, c) != 0) {
 			log_warnx("ipc: no room to watch a connection");
 			close(fd);
@@ -606,7 +732,52 @@ srv_accept(void *arg, int lfd, short revents)
 			s->conns->prev = c;
 		s->conns = c;
 		s->nconns++;
+		srv_timer_arm(s);
 	}
+}
+
+/* Drops connections that did not say their SP header in time, and
+ * brings a rested listener back. */
+static void
+srv_timer(void *arg)
+{
+	struct ipc_server *s = arg;
+	uint64_t now = loop_now_ms(s->loop);
+	struct sconn *c, *next;
+
+	if (s->accept_paused) {
+		s->accept_paused = false;
+		if (loop_watch_fd(s->loop, s->lfd, POLLIN, srv_accept, s) != 0)
+			s->accept_paused = true;
+	}
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		if (!c->handshaken && now - c->since_ms >= HANDSHAKE_MS) {
+			atomic_fetch_add(&s->bad, 1);
+			log_warnx("ipc: no SP header from a peer of %s in %d "
+			    "ms; dropping it", s->path, HANDSHAKE_MS);
+			sconn_close(c);
+		}
+	}
+	srv_timer_arm(s);
+}
+
+static void
+srv_timer_arm(struct ipc_server *s)
+{
+	uint64_t now = loop_now_ms(s->loop), until = UINT64_MAX;
+
+	if (s->closing || s->timer == NULL)
+		return;
+	if (s->accept_paused)
+		until = now + 100;
+	for (struct sconn *c = s->conns; c != NULL; c = c->next)
+		if (!c->handshaken && c->since_ms + HANDSHAKE_MS < until)
+			until = c->since_ms + HANDSHAKE_MS;
+	if (until == UINT64_MAX)
+		loop_timer_cancel(s->timer);
+	else
+		loop_timer_arm(s->timer, until > now ? until - now : 0);
 }
 
 int
@@ -642,7 +813,9 @@ ipc_server_open(struct ipc_server **out, const char *url, struct loop *l,
 	s->boot = boot_id;
 	s->lfd = fd;
 	snprintf(s->path, sizeof(s->path), "%s", sa.sun_path);
+	s->timer = loop_timer_new(l, srv_timer, s);
 	if (loop_watch_fd(l, fd, POLLIN, srv_accept, s) != 0) {
+		loop_timer_free(s->timer);
 		close(fd);
 		free(s);
 		return lerr_set(e, LE_IO, "listen on %s: no room in the loop",
@@ -659,12 +832,16 @@ ipc_server_close(struct ipc_server *s)
 
 	if (s == NULL)
 		return;
-	s->closing = true;
-	loop_unwatch_fd(s->loop, s->lfd);
+	if (!s->accept_paused)
+		loop_unwatch_fd(s->loop, s->lfd);
 	close(s->lfd);
-	/* Replies handed to the loop from other threads run out first
-	 * (they see closing); then what no one answered is freed. */
+	unlink(s->path);
+	loop_timer_free(s->timer);
+	s->timer = NULL;
+	/* Replies handed to the loop (from other threads, or while it was
+	 * stopping) go out first; then what no one answered is freed. */
 	loop_drain(s->loop);
+	s->closing = true;
 	while (s->conns != NULL)
 		sconn_close(s->conns);
 	while ((r = s->reqs) != NULL) {
@@ -725,10 +902,11 @@ srv_flush(void *arg)
 			continue;
 		if ((rv = outq_flush(&c->oq, c->fd)) < 0) {
 			sconn_close(c);
-		} else if (rv > 0) {
-			c->pollout = true;
-			loop_modify_fd(s->loop, c->fd, POLLIN | POLLOUT);
+			continue;
 		}
+		c->pollout = rv > 0;
+		if (c->pollout || c->paused)
+			sconn_events(c);
 	}
 }
 
@@ -746,7 +924,7 @@ reply_now(struct sreq *r)
 	sreq_unlink(r);
 	atomic_fetch_sub(&s->inflight, 1);
 	if (!c->dead && !s->closing) {
-		outq_push(&c->oq, buf, len, 0);
+		outq_push(&c->oq, buf, len, 0, NULL);
 		atomic_fetch_add(&s->served, 1);
 		if (!c->pollout && !s->flush_due) {
 			s->flush_due = true;
@@ -772,8 +950,19 @@ ipc_reply_send(struct ipc_req *pub)
 	if (r->w.err != 0)
 		fatalx("ipc: out of memory encoding a reply");
 	mpw_free(&r->w);
+	if (r->out.len - FRAME_HDR - r->bt_len > PROTO_MAX_MSG) {
+		/* The client would drop the connection, and every call on
+		 * it, for this one reply: it gets an error instead. */
+		log_warnx("ipc: a %zu-byte reply is over the message limit",
+		    r->out.len - FRAME_HDR - r->bt_len);
+		ipc_reply_error(pub, -LE_TOOBIG, "reply too large");
+		return;
+	}
 	obuf_seal(&r->out);
-	if (loop_on_thread(pub->srv->loop))
+	/* Only the thread running the loop writes; any other (a worker, or
+	 * anyone while the loop is stopped) hands the reply to the loop,
+	 * which sends it when it runs or drains (ipc_server_close). */
+	if (loop_running_here(pub->srv->loop))
 		reply_now(r);
 	else
 		loop_post(pub->srv->loop, reply_posted, r);
@@ -1091,7 +1280,9 @@ dial(struct ipc_client *c)
 	uint64_t end;
 	int fd;
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a server whose backlog is full (its loop stalled)
+	 * makes connect fail with EAGAIN, retried later, not block. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&c->sa, sizeof(c->sa)) != 0) {
@@ -1105,18 +1296,27 @@ dial(struct ipc_client *c)
 	}
 	end = mono_ms() + HANDSHAKE_MS;
 	while (got < SP_HDR_LEN) {
-		struct pollfd p = { fd, POLLIN, 0 };
+		struct pollfd p[2] = { { fd, POLLIN, 0 },
+		    { c->wakefd, POLLIN, 0 } };
 		uint64_t now = mono_ms();
 		ssize_t n;
+		int pr;
 
-		if (now >= end || poll(&p, 1, (int)(end - now)) <= 0) {
-			if (errno == EINTR)
-				continue;
+		if (now >= end) {
+			close(fd);
+			return -1;
+		}
+		pr = poll(p, 2, (int)(end - now));
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0 || (p[1].revents & POLLIN)) {
+			/* Timed out, or woken: maybe closing; the caller's
+			 * loop decides (it redials if still wanted). */
 			close(fd);
 			return -1;
 		}
 		n = recv(fd, hdr + got, SP_HDR_LEN - got, MSG_DONTWAIT);
-		if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
+		if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
 			close(fd);
 			return -1;
 		}
@@ -1204,11 +1404,13 @@ client_thread(void *arg)
 			}
 			now = mono_ms();
 		}
-		/* Calls past their deadline fail. */
+		/* Calls past their deadline fail, and what of them was not
+		 * sent yet is not sent. */
 		while (c->heap_n > 0 && c->heap[0]->deadline <= now) {
 			call = c->heap[0];
 			heap_remove(c, call);
 			tab_find(c, call->id, true);
+			outq_cancel(&c->oq, call);
 			call->rv = -LE_TIMEOUT;
 			call->done_next = done;
 			done = call;
@@ -1358,6 +1560,7 @@ lc_timer(void *arg)
 		call = c->heap[0];
 		heap_remove(c, call);
 		tab_find(c, call->id, true);
+		outq_cancel(&c->oq, call);
 		call->rv = -LE_TIMEOUT;
 		call->done_next = done;
 		done = call;
@@ -1657,6 +1860,13 @@ ipc_call_send(struct ipc_call *call, uint64_t timeout_ms, ipc_reply_fn fn,
 		return;
 	}
 	mpw_free(&call->w);
+	if (call->out.len - FRAME_HDR - REQ_ID_LEN > PROTO_MAX_MSG) {
+		/* The server would drop the connection, and every call on
+		 * it (a sibling would even exit): refused here. */
+		call->rv = -LE_TOOBIG;
+		call_finish(call);
+		return;
+	}
 	pthread_mutex_lock(&c->mu);
 	if (c->closing || !c->up) {
 		/* The peer daemon is down (restarting): fail fast. */
@@ -1681,8 +1891,19 @@ ipc_call_send(struct ipc_call *call, uint64_t timeout_ms, ipc_reply_fn fn,
 	len = call->out.len;
 	call->out.p = NULL;
 	kick = call->deadline < c->planned_wake;
-	rv = send_or_queue(&c->oq, c->fd, buf, len);
-	if (rv < 0) {
+	rv = send_or_queue(&c->oq, c->fd, buf, len, call);
+	if (rv < 0 && c->loop == NULL) {
+		/* The connection broke under this call: it fails here; the
+		 * I/O thread sees the broken socket and fails the others on
+		 * its own thread, as ipc.h promises. */
+		tab_find(c, call->id, true);
+		heap_remove(c, call);
+		shutdown(c->fd, SHUT_RDWR);
+		call->rv = -LE_UNAVAIL;
+		call->done_next = NULL;
+		failed = call;
+		kick = true;
+	} else if (rv < 0) {
 		failed = disconnect_locked(c);
 		kick = true;
 	} else if (rv > 0) {

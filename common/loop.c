@@ -480,3 +480,10 @@ loop_on_thread(struct loop *l)
 	return !atomic_load(&l->running) ||
 	    pthread_equal(l->runner, pthread_self());
 }
+
+bool
+loop_running_here(struct loop *l)
+{
+	return atomic_load(&l->running) &&
+	    pthread_equal(l->runner, pthread_self());
+}

@@ -63,6 +63,8 @@ void loop_stop(struct loop *l);
 /* True on the loop's own thread, or while the loop is not running (its
  * owner then holds its state). Any thread may ask. */
 bool loop_on_thread(struct loop *l);
+/* True only on the thread inside loop_run. */
+bool loop_running_here(struct loop *l);
 /* The loop's cached monotonic time in ms (refreshed every iteration). */
 uint64_t loop_now_ms(struct loop *l);
 

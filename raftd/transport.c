@@ -38,6 +38,7 @@
  * connections cannot lock the port. */
 #define INBOUND_MAX 400
 #define SP_HDR_LEN 8
+#define ACCEPTS_PER_WAKE 16	/* then the loop serves the others */
 #define SP_PUSH0 0x50		/* nng's NNI_PROTO(5, 0) */
 #define SP_PULL0 0x51		/* NNI_PROTO(5, 1) */
 #define RX_CHUNK 65536
@@ -103,6 +104,7 @@ struct transport {
 	_Atomic uint64_t sent, dropped, received;
 	_Atomic uint64_t npeers;
 	bool flush_due;		/* t_flush deferred to the iteration's end */
+	bool accept_paused;	/* out of fds: the listener rests */
 };
 
 static void sp_header(uint8_t out[SP_HDR_LEN], uint16_t proto)
@@ -279,12 +281,22 @@ accept_cb(void *arg, int lfd, short revents)
 	struct transport *t = arg;
 
 	(void)revents;
-	for (;;) {
+	for (int n = 0; n < ACCEPTS_PER_WAKE; n++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct inbound *c;
 
-		if (fd < 0)
+		if (fd < 0 && (errno == EAGAIN || errno == EINTR ||
+		    errno == ECONNABORTED))
 			return;
+		if (fd < 0) {
+			/* Out of fds or memory: rest the listener a moment
+			 * rather than spin on the pending connection. */
+			log_warnx("raft transport: accept: %s", strerror(errno));
+			loop_unwatch_fd(t->loop, lfd);
+			t->accept_paused = true;
+			loop_timer_arm(t->in_timer, 100);
+			return;
+		}
 		if (t->nin >= INBOUND_MAX) {
 			struct inbound *x, *oldest = t->in;
 
@@ -329,6 +341,13 @@ in_timer_cb(void *arg)
 	uint64_t now = loop_now_ms(t->loop);
 	struct inbound *c, *next;
 	bool waiting = false;
+
+	if (t->accept_paused) {
+		t->accept_paused = false;
+		if (loop_watch_fd(t->loop, t->lfd, POLLIN, accept_cb, t) != 0)
+			t->accept_paused = true;
+		waiting = t->accept_paused;
+	}
 
 	for (c = t->in; c != NULL; c = next) {
 		next = c->next;
@@ -702,7 +721,8 @@ transport_close(struct transport *t)
 
 	if (t == NULL)
 		return;
-	loop_unwatch_fd(t->loop, t->lfd);
+	if (!t->accept_paused)
+		loop_unwatch_fd(t->loop, t->lfd);
 	close(t->lfd);
 	while (t->in != NULL)
 		inbound_free(t->in);
