@@ -563,8 +563,10 @@ sconn_io(void *arg, int fd, short revents)
 	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
 		return;
 	if (c->paused) {
-		/* Not reading: only a hang-up or an error wakes us here. */
-		sconn_close(c);
+		/* Not reading its requests for now; a hang-up or an error
+		 * (reported whatever we watch) ends it. */
+		if (revents & (POLLHUP | POLLERR))
+			sconn_close(c);
 		return;
 	}
 	/* A handler's reply may drop the connection (a write error): hold
