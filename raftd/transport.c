@@ -146,40 +146,6 @@ nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* One step of the SP handshake on a non-blocking socket: sends our
- * header (proto ours) and reads the peer's, resuming where the last step
- * stopped. Returns 1 when both are done, 0 to wait (the fd's events
- * are set for it), -1 when the connection broke. */
-static int
-sp_handshake_step(struct loop *loop, int fd, uint16_t ours,
-    size_t *sent, uint8_t in[SP_HDR_LEN], size_t *got)
-{
-	uint8_t hdr[SP_HDR_LEN];
-	ssize_t n;
-
-	sp_header(hdr, ours);
-	while (*sent < SP_HDR_LEN) {
-		n = send(fd, hdr + *sent, SP_HDR_LEN - *sent, MSG_NOSIGNAL);
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n <= 0)
-			return -1;
-		*sent += (size_t)n;
-	}
-	while (*got < SP_HDR_LEN) {
-		n = read(fd, in + *got, SP_HDR_LEN - *got);
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n <= 0)
-			return -1;
-		*got += (size_t)n;
-	}
-	if (*got == SP_HDR_LEN && *sent == SP_HDR_LEN)
-		return 1;
-	loop_modify_fd(loop, fd, POLLIN | (*sent < SP_HDR_LEN ? POLLOUT : 0));
-	return 0;
-}
-
 /* ---- inbound ---- */
 
 static void
@@ -246,13 +212,33 @@ inbound_io(void *arg, int fd, short revents)
 
 	(void)revents;
 	if (!c->handshaken) {
-		int hs = sp_handshake_step(c->t->loop, fd, SP_PULL0,
-		    &c->hdr_out_sent, c->hdr_in, &c->hdr_in_got);
+		uint8_t ours[SP_HDR_LEN];
 
-		if (hs < 0)
-			goto drop;
-		if (hs == 0)
+		sp_header(ours, SP_PULL0);
+		while (c->hdr_out_sent < SP_HDR_LEN) {
+			n = send(fd, ours + c->hdr_out_sent,
+			    SP_HDR_LEN - c->hdr_out_sent, MSG_NOSIGNAL);
+			if (n < 0 && errno == EAGAIN)
+				break;
+			if (n <= 0)
+				goto drop;
+			c->hdr_out_sent += (size_t)n;
+		}
+		while (c->hdr_in_got < SP_HDR_LEN) {
+			n = read(fd, c->hdr_in + c->hdr_in_got,
+			    SP_HDR_LEN - c->hdr_in_got);
+			if (n < 0 && errno == EAGAIN)
+				break;
+			if (n <= 0)
+				goto drop;
+			c->hdr_in_got += (size_t)n;
+		}
+		if (c->hdr_in_got < SP_HDR_LEN ||
+		    c->hdr_out_sent < SP_HDR_LEN) {
+			loop_modify_fd(c->t->loop, fd, POLLIN |
+			    (c->hdr_out_sent < SP_HDR_LEN ? POLLOUT : 0));
 			return;
+		}
 		if (!sp_header_ok(c->hdr_in, SP_PUSH0)) {
 			log_debug("raft transport: a connection that is not "
 			    "an SP push0 peer; closing it");
@@ -502,13 +488,33 @@ peer_io(void *arg, int fd, short revents)
 		p->state = C_HANDSHAKE;
 	}
 	if (p->state == C_HANDSHAKE) {
-		int hs = sp_handshake_step(p->t->loop, fd, SP_PUSH0,
-		    &p->hdr_out_sent, p->hdr_in, &p->hdr_in_got);
+		uint8_t ours[SP_HDR_LEN];
 
-		if (hs < 0)
-			goto lost;
-		if (hs == 0)
+		sp_header(ours, SP_PUSH0);
+		while (p->hdr_out_sent < SP_HDR_LEN) {
+			n = send(fd, ours + p->hdr_out_sent,
+			    SP_HDR_LEN - p->hdr_out_sent, MSG_NOSIGNAL);
+			if (n < 0 && errno == EAGAIN)
+				break;
+			if (n <= 0)
+				goto lost;
+			p->hdr_out_sent += (size_t)n;
+		}
+		while (p->hdr_in_got < SP_HDR_LEN) {
+			n = read(fd, p->hdr_in + p->hdr_in_got,
+			    SP_HDR_LEN - p->hdr_in_got);
+			if (n < 0 && errno == EAGAIN)
+				break;
+			if (n <= 0)
+				goto lost;
+			p->hdr_in_got += (size_t)n;
+		}
+		if (p->hdr_in_got < SP_HDR_LEN ||
+		    p->hdr_out_sent < SP_HDR_LEN) {
+			loop_modify_fd(p->t->loop, fd, POLLIN |
+			    (p->hdr_out_sent < SP_HDR_LEN ? POLLOUT : 0));
 			return;
+		}
 		if (!sp_header_ok(p->hdr_in, SP_PULL0)) {
 			log_warnx("raft transport: %s is not a raft server "
 			    "port (SP handshake refused)", p->addr);
