@@ -1,11 +1,15 @@
-/* loop.c: poll(2) over an eventfd (posted work), a signalfd, watched fds
- * and a binary heap of timers. */
+/* loop.c: epoll(7) over an eventfd (posted work), a signalfd and watched
+ * fds, and a binary heap of timers. Watches live in a table indexed by fd;
+ * each carries a generation in its epoll data, so an event that was
+ * already fetched for a watch removed since (by a callback earlier in the
+ * same batch) is dropped, never delivered to the fd's next owner. */
 #include "loop.h"
 #include "gotime.h"
 #include "log.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -15,7 +19,11 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define LOOP_MAX_FDS 1024
+/* Events fetched per epoll_wait; more wait for the next iteration. */
+#define LOOP_BATCH 256
+/* epoll data of the loop's own fds (a watch's is gen << 32 | fd). */
+#define TAG_POSTS	UINT64_MAX
+#define TAG_SIGNALS	(UINT64_MAX - 1)
 
 struct post {
 	struct post *next;
@@ -32,8 +40,9 @@ struct loop_timer {
 };
 
 struct fdwatch {
-	int fd;
 	short events;
+	bool on;
+	uint32_t gen;
 	loop_fd_fn fn;
 	void *arg;
 };
@@ -48,8 +57,10 @@ struct loop {
 	void *idle_arg;
 	struct loop_timer **heap;
 	size_t nheap, capheap;
-	struct fdwatch fds[LOOP_MAX_FDS];
-	int nfds;
+	int epfd;
+	struct fdwatch *fdt;	/* indexed by fd */
+	int capfd;
+	uint32_t gen;
 	int sfd;
 	loop_sig_fn sig_fn;
 	void *sig_arg;
@@ -57,6 +68,14 @@ struct loop {
 	pthread_t runner;	/* the thread in loop_run, while running */
 	_Atomic bool running;
 };
+
+static int
+epoll_add(int epfd, int fd, uint32_t events, uint64_t tag)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
 
 int
 loop_new(struct loop **out)
@@ -67,8 +86,14 @@ loop_new(struct loop **out)
 		return -1;
 	pthread_mutex_init(&l->mtx, NULL);
 	l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	l->sfd = -1;
-	if (l->efd < 0) {
+	if (l->efd < 0 || l->epfd < 0 ||
+	    epoll_add(l->epfd, l->efd, EPOLLIN, TAG_POSTS) != 0) {
+		if (l->efd >= 0)
+			close(l->efd);
+		if (l->epfd >= 0)
+			close(l->epfd);
 		free(l);
 		return -1;
 	}
@@ -89,8 +114,10 @@ loop_free(struct loop *l)
 		free(p);
 	}
 	close(l->efd);
+	close(l->epfd);
 	if (l->sfd >= 0)
 		close(l->sfd);
+	free(l->fdt);
 	free(l->heap);
 	pthread_mutex_destroy(&l->mtx);
 	free(l);
@@ -246,40 +273,81 @@ loop_timer_free(struct loop_timer *t)
 
 /* ---- fds and signals ---- */
 
+static struct epoll_event
+watch_event(const struct loop *l, int fd)
+{
+	struct epoll_event ev;
+
+	/* POLLIN, POLLOUT, POLLERR and POLLHUP have epoll's values. */
+	ev.events = (uint32_t)(l->fdt[fd].events & (POLLIN | POLLOUT));
+	ev.data.u64 = (uint64_t)l->fdt[fd].gen << 32 | (uint32_t)fd;
+	return ev;
+}
+
 int
 loop_watch_fd(struct loop *l, int fd, short events, loop_fd_fn fn, void *arg)
 {
-	if (l->nfds >= LOOP_MAX_FDS)
+	struct epoll_event ev;
+	int op;
+
+	if (fd < 0)
 		return -1;
-	l->fds[l->nfds].fd = fd;
-	l->fds[l->nfds].events = events;
-	l->fds[l->nfds].fn = fn;
-	l->fds[l->nfds].arg = arg;
-	l->nfds++;
+	if (fd >= l->capfd) {
+		int cap = l->capfd ? l->capfd : 64;
+		struct fdwatch *t;
+
+		while (cap <= fd)
+			cap *= 2;
+		if ((t = realloc(l->fdt, (size_t)cap * sizeof(*t))) == NULL)
+			return -1;
+		memset(t + l->capfd, 0, (size_t)(cap - l->capfd) * sizeof(*t));
+		l->fdt = t;
+		l->capfd = cap;
+	}
+	/* Watching a watched fd again replaces its callback. */
+	op = l->fdt[fd].on ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	l->fdt[fd].on = true;
+	l->fdt[fd].events = events;
+	l->fdt[fd].fn = fn;
+	l->fdt[fd].arg = arg;
+	l->fdt[fd].gen = ++l->gen;
+	ev = watch_event(l, fd);
+	/* The set may disagree with the table when an owner closed an fd
+	 * without unwatching it and the number came back: follow the set. */
+	if (epoll_ctl(l->epfd, op, fd, &ev) != 0 &&
+	    !(errno == EEXIST &&
+	    epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) &&
+	    !(errno == ENOENT &&
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)) {
+		l->fdt[fd].on = false;
+		return -1;
+	}
 	return 0;
 }
 
 int
 loop_modify_fd(struct loop *l, int fd, short events)
 {
-	for (int i = 0; i < l->nfds; i++) {
-		if (l->fds[i].fd == fd) {
-			l->fds[i].events = events;
-			return 0;
-		}
-	}
-	return -1;
+	struct epoll_event ev;
+
+	if (fd < 0 || fd >= l->capfd || !l->fdt[fd].on)
+		return -1;
+	if (l->fdt[fd].events == events)
+		return 0;
+	l->fdt[fd].events = events;
+	ev = watch_event(l, fd);
+	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -1;
 }
 
 void
 loop_unwatch_fd(struct loop *l, int fd)
 {
-	for (int i = 0; i < l->nfds; i++) {
-		if (l->fds[i].fd == fd) {
-			l->fds[i] = l->fds[--l->nfds];
-			return;
-		}
-	}
+	if (fd < 0 || fd >= l->capfd || !l->fdt[fd].on)
+		return;
+	l->fdt[fd].on = false;
+	l->fdt[fd].gen = ++l->gen;
+	/* EBADF when the owner closed it first: already out of the set. */
+	(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 int
@@ -295,6 +363,11 @@ loop_signals(struct loop *l, const int *sigs, int n, loop_sig_fn fn,
 		return -1;
 	if ((l->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
 		return -1;
+	if (epoll_add(l->epfd, l->sfd, EPOLLIN, TAG_SIGNALS) != 0) {
+		close(l->sfd);
+		l->sfd = -1;
+		return -1;
+	}
 	l->sig_fn = fn;
 	l->sig_arg = arg;
 	return 0;
@@ -391,29 +464,37 @@ run_signals(struct loop *l)
 		l->sig_fn(l->sig_arg, (int)si.ssi_signo);
 }
 
+static void
+run_fd_events(struct loop *l, const struct epoll_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t tag = ev[i].data.u64;
+		int fd = (int)(uint32_t)tag;
+		struct fdwatch *w;
+
+		if (tag == TAG_POSTS || tag == TAG_SIGNALS)
+			continue;
+		/* The watch may be gone, or replaced, since the batch was
+		 * fetched: an earlier callback may have closed it. */
+		if (fd >= l->capfd || !(w = &l->fdt[fd])->on ||
+		    w->gen != (uint32_t)(tag >> 32))
+			continue;
+		w->fn(w->arg, fd, (short)(ev[i].events &
+		    (POLLIN | POLLOUT | POLLERR | POLLHUP)));
+	}
+}
+
 void
 loop_run(struct loop *l)
 {
-	struct pollfd pfd[LOOP_MAX_FDS + 2];
-	struct fdwatch snap[LOOP_MAX_FDS];
+	struct epoll_event ev[LOOP_BATCH];
 
 	l->runner = pthread_self();
 	atomic_store(&l->running, true);
 	while (!l->stop) {
-		int n = 0, nw, timeout = -1, rv;
+		int n, timeout = -1;
+		bool posts = false, sigs = false;
 
-		pfd[n].fd = l->efd;
-		pfd[n++].events = POLLIN;
-		if (l->sfd >= 0) {
-			pfd[n].fd = l->sfd;
-			pfd[n++].events = POLLIN;
-		}
-		nw = l->nfds;
-		memcpy(snap, l->fds, sizeof(snap[0]) * (size_t)nw);
-		for (int i = 0; i < nw; i++) {
-			pfd[n].fd = snap[i].fd;
-			pfd[n++].events = snap[i].events;
-		}
 		l->now = mono_ms();
 		if (l->nheap > 0) {
 			uint64_t d = l->heap[0]->deadline;
@@ -421,33 +502,23 @@ loop_run(struct loop *l)
 			timeout = d <= l->now ? 0 :
 			    (int)(d - l->now > 60000 ? 60000 : d - l->now);
 		}
-		rv = poll(pfd, (nfds_t)n, timeout);
-		if (rv < 0 && errno != EINTR)
-			fatal("poll");
-		l->now = mono_ms();
-		if (rv > 0) {
-			int k = 0;
-
-			if (pfd[k++].revents & POLLIN)
-				run_posts(l);
-			if (l->sfd >= 0 && (pfd[k++].revents & POLLIN))
-				run_signals(l);
-			for (int i = 0; i < nw; i++, k++) {
-				bool still = false;
-
-				if (pfd[k].revents == 0)
-					continue;
-				/* The callback set may change under us. */
-				for (int j = 0; j < l->nfds; j++)
-					if (l->fds[j].fd == snap[i].fd &&
-					    l->fds[j].fn == snap[i].fn &&
-					    l->fds[j].arg == snap[i].arg)
-						still = true;
-				if (still)
-					snap[i].fn(snap[i].arg, snap[i].fd,
-					    pfd[k].revents);
-			}
+		n = epoll_wait(l->epfd, ev, LOOP_BATCH, timeout);
+		if (n < 0) {
+			if (errno != EINTR)
+				fatal("epoll_wait");
+			n = 0;
 		}
+		l->now = mono_ms();
+		for (int i = 0; i < n; i++) {
+			posts |= ev[i].data.u64 == TAG_POSTS;
+			sigs |= ev[i].data.u64 == TAG_SIGNALS;
+		}
+		/* Posted work first, then signals, then the fds, as before. */
+		if (posts)
+			run_posts(l);
+		if (sigs)
+			run_signals(l);
+		run_fd_events(l, ev, n);
 		run_timers(l);
 		run_deferred(l);
 		if (l->idle_fn != NULL)

@@ -41,8 +41,10 @@ void loop_timer_cancel(struct loop_timer *t);
 bool loop_timer_armed(const struct loop_timer *t);
 void loop_timer_free(struct loop_timer *t); /* cancels first */
 
-/* Watch an fd for POLLIN/POLLOUT; at most 1024 fds. A callback may
- * unwatch (and close) any fd, its own included. */
+/* Watch an fd (a socket, pipe, eventfd...: not a regular file) for
+ * POLLIN/POLLOUT, level-triggered; as many as the process may open. A
+ * callback may unwatch (and close) any fd, its own included; an owner
+ * unwatches an fd before closing it. */
 int loop_watch_fd(struct loop *l, int fd, short events, loop_fd_fn fn,
     void *arg);
 /* Changes the events watched on fd: 0, or -1 if fd is not watched. */

@@ -1,13 +1,18 @@
 /* loop_test.c: the event loop: posted work from other threads runs on
  * the loop thread in order, timers fire in deadline order and can be
- * cancelled and re-armed, the idle hook runs after each batch, and
- * loop_stop ends loop_run. */
+ * cancelled and re-armed, the idle hook runs after each batch,
+ * loop_stop ends loop_run; watched fds: thousands at once, and an event
+ * already fetched for a watch that an earlier callback removed (and
+ * whose number a new watch took) is never delivered. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,6 +222,139 @@ test_defer(void **state)
 	loop_free(d.l);
 }
 
+/* Two readable pipes; whichever callback runs first closes the other
+ * pipe and watches a fresh, empty one that takes its number. The stale
+ * event of the closed pipe must reach neither the old nor the new
+ * callback. */
+struct fctx {
+	struct loop *l;
+	int p[2][2];
+	int fresh[2];
+	int calls[2];
+	int fresh_calls;
+	int closed;	/* index of the pipe the first callback closed */
+};
+
+static void f_fresh(void *a, int fd, short ev)
+{
+	(void)fd;
+	(void)ev;
+	((struct fctx *)a)->fresh_calls++;
+}
+
+static void
+f_ready(struct fctx *f, int me)
+{
+	int other = !me;
+
+	f->calls[me]++;
+	if (f->closed >= 0)
+		return;
+	f->closed = other;
+	loop_unwatch_fd(f->l, f->p[other][0]);
+	close(f->p[other][0]);
+	close(f->p[other][1]);
+	assert_int_equal(pipe(f->fresh), 0);
+	/* The lowest free number: the read end just closed. */
+	assert_int_equal(f->fresh[0], f->p[other][0]);
+	assert_int_equal(loop_watch_fd(f->l, f->fresh[0], POLLIN, f_fresh, f),
+	    0);
+	loop_unwatch_fd(f->l, f->p[me][0]);
+	loop_stop(f->l);
+}
+
+static void f_ready0(void *a, int fd, short ev) { (void)fd; (void)ev; f_ready(a, 0); }
+static void f_ready1(void *a, int fd, short ev) { (void)fd; (void)ev; f_ready(a, 1); }
+
+static void
+test_stale_event_dropped(void **state)
+{
+	struct fctx f;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	f.closed = -1;
+	assert_int_equal(loop_new(&f.l), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pipe(f.p[i]), 0);
+		assert_int_equal(write(f.p[i][1], "x", 1), 1);
+	}
+	assert_int_equal(loop_watch_fd(f.l, f.p[0][0], POLLIN, f_ready0, &f), 0);
+	assert_int_equal(loop_watch_fd(f.l, f.p[1][0], POLLIN, f_ready1, &f), 0);
+	loop_run(f.l);
+	assert_int_equal(f.calls[0] + f.calls[1], 1);
+	assert_int_equal(f.fresh_calls, 0);
+	loop_unwatch_fd(f.l, f.fresh[0]);
+	close(f.fresh[0]);
+	close(f.fresh[1]);
+	close(f.p[!f.closed][0]);
+	close(f.p[!f.closed][1]);
+	loop_free(f.l);
+}
+
+/* Far more fds than poll's old table held, all delivered. */
+#define MANY 3000
+
+struct mctx {
+	struct loop *l;
+	int seen;
+};
+
+static void
+m_ready(void *a, int fd, short ev)
+{
+	struct mctx *m = a;
+	char b;
+
+	assert_true(ev & POLLIN);
+	assert_int_equal(read(fd, &b, 1), 1);
+	loop_unwatch_fd(m->l, fd);
+	if (++m->seen == MANY)
+		loop_stop(m->l);
+}
+
+static void
+m_timeout(void *a)
+{
+	loop_stop(((struct mctx *)a)->l);
+}
+
+static void
+test_many_fds(void **state)
+{
+	static int p[MANY][2];
+	struct mctx m = { 0 };
+	struct rlimit rl;
+	struct loop_timer *t;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 2 * MANY + 64) {
+		if (rl.rlim_max < 2 * MANY + 64)
+			skip();
+		rl.rlim_cur = 2 * MANY + 64;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	assert_int_equal(loop_new(&m.l), 0);
+	for (int i = 0; i < MANY; i++) {
+		assert_int_equal(pipe(p[i]), 0);
+		assert_int_equal(loop_watch_fd(m.l, p[i][0], POLLIN, m_ready, &m),
+		    0);
+	}
+	for (int i = MANY - 1; i >= 0; i--)
+		assert_int_equal(write(p[i][1], "x", 1), 1);
+	t = loop_timer_new(m.l, m_timeout, &m);
+	loop_timer_arm(t, 10000);
+	loop_run(m.l);
+	assert_int_equal(m.seen, MANY);
+	for (int i = 0; i < MANY; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	loop_timer_free(t);
+	loop_free(m.l);
+}
+
 int
 main(void)
 {
@@ -224,6 +362,8 @@ main(void)
 		cmocka_unit_test(test_timers_in_order),
 		cmocka_unit_test(test_posts_from_threads),
 		cmocka_unit_test(test_defer),
+		cmocka_unit_test(test_stale_event_dropped),
+		cmocka_unit_test(test_many_fds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
