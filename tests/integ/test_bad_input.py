@@ -254,6 +254,117 @@ def test_idle_connections_do_not_block_others(shared_agent):
     _still_serving(a)
 
 
+TOO_MANY_CONNS = (
+    b"HTTP/1.1 429 Too Many Requests\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 81\r\n"
+    b"Connection: close\r\n\r\n"
+    b"Your IP is issuing too many concurrent connections, please rate "
+    b"limit your calls\n")
+
+
+def _keepalive_get(s, path="/v1/status/leader"):
+    """One keep-alive GET on an open socket; returns (status, body)."""
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        assert chunk, "closed before an answer: %r" % buf
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    m = re.search(rb"(?im)^content-length: *(\d+)\r?$", head)
+    assert m, head
+    n = int(m.group(1))
+    while len(body) < n:
+        chunk = s.recv(4096)
+        assert chunk, "closed inside a body: %r" % head
+        body += chunk
+    assert len(body) == n, "bytes after the answer: %r" % body
+    assert not re.search(rb"(?im)^connection: *close", head), head
+    return int(head.split(b" ", 2)[1]), body
+
+
+def _read_to_eof(s, timeout=5.0):
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunk = s.recv(4096)
+        if not chunk:
+            return buf
+        buf += chunk
+    raise AssertionError("no EOF within %.0f s: %r" % (timeout, buf))
+
+
+def _wait_conns(a, n, timeout=5.0):
+    """Waits until httpd counts n open connections (ctl stats)."""
+    deadline = time.monotonic() + timeout * H.SLOW
+    while True:
+        got = a.ctl_stats("httpd").get("http.conns")
+        if got == n or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def test_http_max_conns_per_client(agent_factory, tmp_path):
+    """limits.http_max_conns_per_client: the connection over the limit gets
+    Consul's 429, byte for byte, and is closed; the others keep working,
+    and once one closes a new one is served."""
+    f = _write(tmp_path, "limits.yaml",
+               "limits:\n  http_max_conns_per_client: 3\n")
+    a = agent_factory(extra_args=["-config-file", f]).start()
+    # The readiness polls' connections are gone.
+    assert _wait_conns(a, 0) == 0
+    socks = []
+    try:
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", a.http_port),
+                                         timeout=5)
+            socks.append(s)
+            assert _keepalive_get(s)[0] == 200
+        for send_first in (True, False):
+            s = socket.create_connection(("127.0.0.1", a.http_port),
+                                         timeout=5)
+            try:
+                if send_first:
+                    s.sendall(b"GET /v1/status/leader HTTP/1.1\r\n"
+                              b"Host: a\r\n\r\n")
+                assert _read_to_eof(s) == TOO_MANY_CONNS
+            finally:
+                s.close()
+        assert a.ctl_stats("httpd")["http.conns_refused"] >= 2
+        # The three are still served, on the same connections.
+        for s in socks:
+            assert _keepalive_get(s)[0] == 200
+        socks.pop(0).close()
+        assert _wait_conns(a, 2) == 2
+        s = socket.create_connection(("127.0.0.1", a.http_port), timeout=5)
+        socks.append(s)
+        assert _keepalive_get(s)[0] == 200
+    finally:
+        for s in socks:
+            s.close()
+    _still_serving(a)
+
+
+def test_http_max_conns_per_client_zero_is_unlimited(agent_factory,
+                                                     tmp_path):
+    """0 turns the limit off: more connections than the default 200."""
+    f = _write(tmp_path, "limits.yaml",
+               "limits:\n  http_max_conns_per_client: 0\n")
+    a = agent_factory(extra_args=["-config-file", f]).start()
+    socks = []
+    try:
+        for _ in range(220):
+            socks.append(socket.create_connection(
+                ("127.0.0.1", a.http_port), timeout=5))
+        for s in socks:
+            assert _keepalive_get(s)[0] == 200
+        assert a.ctl_stats("httpd")["http.conns_refused"] == 0
+    finally:
+        for s in socks:
+            s.close()
+    _still_serving(a)
+
+
 # ------------------------------------------------------------ config, flags
 
 def _agent_must_fail(tmp_path, args, timeout=10.0):
