@@ -104,7 +104,11 @@ echo "etcd:    $(etcd --version 2>/dev/null | head -1)"
 echo "wrk:     -t$THREADS -c$CONNS -d${DURATION}s; $NKEYS keys x $VSIZE bytes"
 echo
 
+# The parked queries all come from 127.0.0.1: lift Consul's default of
+# 200 connections per client address, as an operator would.
+printf '{"limits": {"http_max_conns_per_client": 0}}\n' >"$tmp/limits.json"
 "$LICTOR" agent -server -bootstrap -data-dir "$tmp/lictor-data" -node bench \
+	-config-file "$tmp/limits.json" \
 	-client 127.0.0.1 -bind 127.0.0.1 -http-port "$p_http" \
 	-dns-port "$p_dns" -server-port "$p_server" -serf-lan-port "$p_lan" \
 	-serf-wan-port "$p_wan" -log-level warn >"$tmp/agent.log" 2>&1 &

@@ -74,6 +74,7 @@ struct lictor_config {
 	bool skip_leave_on_interrupt;
 	/* limits and timings (durations in ms) */
 	int64_t kv_max_value_size;	/* limits.kv_max_value_size 524288 */
+	int64_t http_max_conns_per_client; /* limits..., 200; 0: no limit */
 	int64_t txn_max_req_len;	/* limits.txn_max_req_len 524288 */
 	int64_t default_query_time_ms;	/* 300000 */
 	int64_t max_query_time_ms;	/* 600000 */

@@ -159,6 +159,9 @@ const struct cfg_key cfg_schema[] = {
 	  .def_int = 524288, .min = 1, .max = SIZE_MAX_CFG },
 	{ "limits.txn_max_req_len", CT_INT, F(txn_max_req_len),
 	  .def_int = 524288, .min = 1, .max = SIZE_MAX_CFG },
+	{ "limits.http_max_conns_per_client", CT_INT,
+	  F(http_max_conns_per_client), .def_int = 200, .min = 0,
+	  .max = 1 << 30 },
 	{ "default_query_time", CT_DURATION, F(default_query_time_ms),
 	  .def_int = 300000, .min = 1, .max = DUR_MAX,
 	  .flag = "default-query-time", .usage = "the amount of time a "
@@ -216,7 +219,7 @@ static const char *const unsupported[] = {
 	"ports.https", "ports.grpc", "ports.grpc_tls",
 	"ports.sidecar_min_port", "ports.sidecar_max_port",
 	"ports.expose_min_port", "ports.expose_max_port",
-	"limits.http_max_conns_per_client", "limits.https_handshake_timeout",
+	"limits.https_handshake_timeout",
 	"limits.rpc_handshake_timeout", "limits.rpc_client_timeout",
 	"limits.rpc_max_burst", "limits.rpc_max_conns_per_client",
 	"limits.rpc_rate", "limits.request_limits",

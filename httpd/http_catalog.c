@@ -803,7 +803,7 @@ decode_body(struct hreq *hr, json_t **root)
 	void *body;
 	size_t blen, end;
 
-	nng_http_req_get_data(hr->req, &body, &blen);
+	hreq_body(hr, &body, &blen);
 	if (go_json_scan(body, blen, &end, err, sizeof(err)) != 0 ||
 	    (*root = go_json_load(body, end, err, sizeof(err))) == NULL) {
 		hreq_error(hr, 400, "Request decode failed: %s", err);
@@ -1015,7 +1015,8 @@ cat_register(struct hreq *hr)
 	}
 	call = ipc_call_new(hr->h->kvd, MSG_CAT_REGISTER);
 	msg_cat_register_enc(ipc_call_writer(call), &reg);
-	ipc_call_send(call, CAT_RPC_TIMEOUT_MS, on_write_reply, hr);
+	ipc_call_send_loop(call, CAT_RPC_TIMEOUT_MS, hr->h->loop,
+	    on_write_reply, hr);
 out:
 	free(checks);
 	dreg_free(&r);
@@ -1094,7 +1095,8 @@ cat_deregister(struct hreq *hr)
 	} else {
 		call = ipc_call_new(hr->h->kvd, MSG_CAT_DEREGISTER);
 		msg_cat_deregister_enc(ipc_call_writer(call), &dr);
-		ipc_call_send(call, CAT_RPC_TIMEOUT_MS, on_write_reply, hr);
+		ipc_call_send_loop(call, CAT_RPC_TIMEOUT_MS, hr->h->loop,
+		    on_write_reply, hr);
 	}
 	json_decref(root);
 }
@@ -1363,7 +1365,7 @@ cat_read(struct hreq *hr, uint32_t what, const char *node, size_t nlen)
 	}
 	call = ipc_call_new(h->kvd, MSG_CAT_READ);
 	msg_cat_read_enc(ipc_call_writer(call), &q);
-	ipc_call_send(call, timeout, on_read_reply, hr);
+	ipc_call_send_loop(call, timeout, hr->h->loop, on_read_reply, hr);
 }
 
 /* Only this datacenter until WAN gossip: Consul answers its own name

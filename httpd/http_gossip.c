@@ -108,7 +108,8 @@ http_agent_members(struct hreq *hr)
 	hr->peer = "gossipd";
 	call = ipc_call_new(hr->h->gossip, MSG_GOSSIP_MEMBERS);
 	msg_gossip_members_enc(ipc_call_writer(call), &q);
-	ipc_call_send(call, GOSSIP_RPC_TIMEOUT_MS, on_members, hr);
+	ipc_call_send_loop(call, GOSSIP_RPC_TIMEOUT_MS, hr->h->loop,
+	    on_members, hr);
 }
 
 /* ---- join, force-leave, leave ---- */
@@ -161,7 +162,8 @@ http_agent_join(struct hreq *hr, const char *addr)
 	hr->peer = "gossipd";
 	call = ipc_call_new(hr->h->gossip, MSG_GOSSIP_JOIN);
 	msg_gossip_join_enc(ipc_call_writer(call), &q);
-	ipc_call_send(call, GOSSIP_RPC_TIMEOUT_MS * 3, on_simple, hr);
+	ipc_call_send_loop(call, GOSSIP_RPC_TIMEOUT_MS * 3, hr->h->loop,
+	    on_simple, hr);
 }
 
 void
@@ -181,7 +183,8 @@ http_agent_force_leave(struct hreq *hr, const char *node)
 	hr->peer = "gossipd";
 	call = ipc_call_new(hr->h->gossip, MSG_GOSSIP_FORCE_LEAVE);
 	msg_gossip_force_leave_enc(ipc_call_writer(call), &q);
-	ipc_call_send(call, GOSSIP_RPC_TIMEOUT_MS, on_simple, hr);
+	ipc_call_send_loop(call, GOSSIP_RPC_TIMEOUT_MS, hr->h->loop, on_simple,
+	    hr);
 }
 
 static void
@@ -194,7 +197,8 @@ gossip_leave(struct hreq *hr)
 	call = ipc_call_new(hr->h->gossip, MSG_GOSSIP_LEAVE);
 	w = ipc_call_writer(call);
 	mpw_array(w, 0);
-	ipc_call_send(call, GOSSIP_LEAVE_TIMEOUT_MS, on_simple, hr);
+	ipc_call_send_loop(call, GOSSIP_LEAVE_TIMEOUT_MS, hr->h->loop,
+	    on_simple, hr);
 }
 
 /* The gossip half of PUT /v1/agent/leave (after raftd's, on a server);
@@ -316,7 +320,7 @@ http_event_fire(struct hreq *hr, const char *name)
 	f->nf = dup_param(hr, "node");
 	f->sf = dup_param(hr, "service");
 	f->tf = dup_param(hr, "tag");
-	nng_http_req_get_data(hr->req, &body, &blen);
+	hreq_body(hr, &body, &blen);
 	f->ev.name = f->name;
 	f->ev.name_len = strlen(f->name);
 	f->ev.payload = blen > 0 ? body : NULL;
@@ -331,7 +335,8 @@ http_event_fire(struct hreq *hr, const char *name)
 	hr->peer = "gossipd";
 	call = ipc_call_new(hr->h->gossip, MSG_GOSSIP_EVENT_FIRE);
 	msg_gossip_event_fire_enc(ipc_call_writer(call), &f->ev);
-	ipc_call_send(call, GOSSIP_RPC_TIMEOUT_MS, on_fire, hr);
+	ipc_call_send_loop(call, GOSSIP_RPC_TIMEOUT_MS, hr->h->loop, on_fire,
+	    hr);
 }
 
 static bool
@@ -423,6 +428,6 @@ http_event_list(struct hreq *hr)
 	hr->peer = "gossipd";
 	call = ipc_call_new(hr->h->gossip, MSG_GOSSIP_EVENT_LIST);
 	msg_gossip_event_list_enc(ipc_call_writer(call), &q);
-	ipc_call_send(call, q.wait_ms + GOSSIP_RPC_TIMEOUT_MS, on_event_list,
-	    hr);
+	ipc_call_send_loop(call, q.wait_ms + GOSSIP_RPC_TIMEOUT_MS,
+	    hr->h->loop, on_event_list, hr);
 }

@@ -168,7 +168,7 @@ kv_get(struct hreq *hr, const char *key, size_t klen)
 	}
 	call = ipc_call_new(h->kvd, MSG_KV_READ);
 	msg_kv_read_enc(ipc_call_writer(call), &q);
-	ipc_call_send(call, timeout, on_read_reply, hr);
+	ipc_call_send_loop(call, timeout, hr->h->loop, on_read_reply, hr);
 }
 
 /* ---- PUT and DELETE ---- */
@@ -268,7 +268,7 @@ kv_put(struct hreq *hr, const char *key, size_t klen)
 		hreq_error(hr, 500, "Invalid session \"%.64s\"", sess);
 		return;
 	}
-	nng_http_req_get_data(hr->req, &body, &blen);
+	hreq_body(hr, &body, &blen);
 	if (blen > (size_t)h->cfg.kv_max_value_size) {
 		hreq_error(hr, 413, "Request body(%zu bytes) too large, max "
 		    "size: %lld bytes. See https://developer.hashicorp.com/"
@@ -284,7 +284,8 @@ kv_put(struct hreq *hr, const char *key, size_t klen)
 	w.value_len = blen;
 	call = ipc_call_new(h->kvd, MSG_KV_WRITE);
 	msg_kv_write_enc(ipc_call_writer(call), &w);
-	ipc_call_send(call, KV_RPC_TIMEOUT_MS, on_write_reply, hr);
+	ipc_call_send_loop(call, KV_RPC_TIMEOUT_MS, hr->h->loop,
+	    on_write_reply, hr);
 }
 
 static void
@@ -313,7 +314,8 @@ kv_delete(struct hreq *hr, const char *key, size_t klen)
 	w.key_len = klen;
 	call = ipc_call_new(h->kvd, MSG_KV_WRITE);
 	msg_kv_write_enc(ipc_call_writer(call), &w);
-	ipc_call_send(call, KV_RPC_TIMEOUT_MS, on_write_reply, hr);
+	ipc_call_send_loop(call, KV_RPC_TIMEOUT_MS, hr->h->loop,
+	    on_write_reply, hr);
 }
 
 void

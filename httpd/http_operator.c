@@ -104,7 +104,8 @@ status_call(struct hreq *hr, enum status_kind kind)
 	hr->peer = "raftd";
 	call = ipc_call_new(hr->h->raft, MSG_RAFT_STATUS);
 	msg_admin_req_enc(ipc_call_writer(call), &none);
-	ipc_call_send(call, RAFT_RPC_TIMEOUT_MS, on_status, hr);
+	ipc_call_send_loop(call, RAFT_RPC_TIMEOUT_MS, hr->h->loop, on_status,
+	    hr);
 }
 
 void
@@ -173,7 +174,8 @@ operator_call(struct hreq *hr, uint32_t op, const char *arg)
 	hr->peer = "raftd";
 	call = ipc_call_new(hr->h->raft, MSG_RAFT_OPERATOR);
 	msg_raft_operator_enc(ipc_call_writer(call), &o);
-	ipc_call_send(call, RAFT_RPC_TIMEOUT_MS, on_operator, hr);
+	ipc_call_send_loop(call, RAFT_RPC_TIMEOUT_MS, hr->h->loop, on_operator,
+	    hr);
 }
 
 /* DELETE /v1/operator/raft/peer?address=ip:port or ?id=<server id> */

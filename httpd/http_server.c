@@ -1,6 +1,6 @@
-/* http_server.c: nng's HTTP server behind httpd: one tree handler takes
- * every method and path, parses the request once and routes it; helpers
- * write responses with Consul's headers and error texts. */
+/* http_server.c: what httpd does with a request that http_conn.c read:
+ * parses its target once and routes it; helpers write responses with
+ * Consul's headers and error texts. */
 #include "httpd.h"
 #include "log.h"
 
@@ -17,14 +17,45 @@ hreq_free(struct hreq *hr)
 	hquery_free(&hr->q);
 	free(hr->path);
 	free(hr->key);
+	free(hr->uri);
+	sbuf_free(&hr->hdrs);
+	sbuf_free(&hr->body);
+	sbuf_free(&hr->resp_hdrs);
 	atomic_fetch_sub(&hr->h->inflight, 1);
 	free(hr);
 }
 
 void
+hreq_body(struct hreq *hr, void **body, size_t *len)
+{
+	*body = hr->body.s;
+	*len = hr->body.len;
+}
+
+/* Sets a response header, replacing one of the same name. */
+void
 hreq_set_header(struct hreq *hr, const char *name, const char *value)
 {
-	nng_http_res_set_header(hr->res, name, value);
+	struct sbuf *b = &hr->resp_hdrs;
+	size_t nl = strlen(name);
+
+	for (size_t i = 0; i < b->len;) {
+		char *eol = strstr(b->s + i, "\r\n");
+		size_t end = eol != NULL ? (size_t)(eol - b->s) + 2 : b->len;
+
+		if (end - i > nl && b->s[i + nl] == ':' &&
+		    strncasecmp(b->s + i, name, nl) == 0) {
+			memmove(b->s + i, b->s + end, b->len - end + 1);
+			b->len -= end - i;
+			continue;
+		}
+		i = end;
+	}
+	/* A value cannot carry a line break into the response. */
+	sbuf_printf(b, "%s: ", name);
+	for (const char *v = value; *v != '\0'; v++)
+		sbuf_addc(b, *v == '\r' || *v == '\n' ? ' ' : *v);
+	sbuf_adds(b, "\r\n");
 }
 
 void
@@ -37,15 +68,7 @@ hreq_finish(struct hreq *hr, uint16_t status, const char *ctype,
 		atomic_fetch_add(&h->errors_5xx, 1);
 	else if (status >= 400)
 		atomic_fetch_add(&h->errors_4xx, 1);
-	nng_http_res_set_status(hr->res, status);
-	if (ctype != NULL)
-		nng_http_res_set_header(hr->res, "Content-Type", ctype);
-	if (len > 0)
-		nng_http_res_copy_data(hr->res, body, len);
-	else
-		nng_http_res_set_data(hr->res, NULL, 0);
-	nng_aio_set_output(hr->aio, 0, hr->res);
-	nng_aio_finish(hr->aio, 0);
+	hconn_respond(hr, status, ctype, body, len);
 	hreq_free(hr);
 }
 
@@ -265,45 +288,17 @@ route(struct hreq *hr)
 	}
 }
 
-static void http_handle(struct hreq *hr);
-
-static void
-http_cb(nng_aio *aio)
-{
-	nng_http_handler *hh = nng_aio_get_input(aio, 1);
-	struct httpd *h = nng_http_handler_get_data(hh);
-	struct hreq *hr;
-
-	atomic_fetch_add(&h->in_handler, 1);
-	if (atomic_load(&h->stopping)) {
-		nng_aio_finish(aio, NNG_ECLOSED);
-	} else if ((hr = calloc(1, sizeof(*hr))) == NULL ||
-	    nng_http_res_alloc(&hr->res) != 0) {
-		free(hr);
-		nng_aio_finish(aio, NNG_ENOMEM);
-	} else {
-		hr->h = h;
-		hr->aio = aio;
-		http_handle(hr);
-	}
-	atomic_fetch_sub(&h->in_handler, 1);
-}
-
-static void
+void
 http_handle(struct hreq *hr)
 {
 	struct httpd *h = hr->h;
-	nng_aio *aio = hr->aio;
 	const char *uri, *qm;
 	size_t plen;
 
 	atomic_fetch_add(&h->requests, 1);
 	atomic_fetch_add(&h->inflight, 1);
-	hr->req = nng_aio_get_input(aio, 0);
-	hr->method = nng_http_req_get_method(hr->req);
-	nng_http_res_set_header(hr->res, "X-Consul-Default-Acl-Policy",
-	    "allow");
-	uri = nng_http_req_get_uri(hr->req);
+	hreq_set_header(hr, "X-Consul-Default-Acl-Policy", "allow");
+	uri = hr->uri;
 	/* An absolute-form request target: keep the path only. */
 	if (strncmp(uri, "http://", 7) == 0) {
 		const char *s = strchr(uri + 7, '/');
@@ -333,98 +328,4 @@ http_handle(struct hreq *hr)
 	}
 	hr->pretty = hquery_has(&hr->q, "pretty");
 	route(hr);
-}
-
-/* The largest request body httpd reads; larger ones get nng's 400. */
-#define HTTP_MAX_BODY (16u << 20)
-#define HTTP_400_PAGE "Bad request: malformed HTTP request, or a request " \
-	"body over 16 MiB (the KV value limit is kv_max_value_size)\n"
-#define HTTP_505_PAGE "Bad request: malformed request line (only " \
-	"HTTP/1.0 and HTTP/1.1 are served)\n"
-
-int
-httpd_start(struct httpd *h, struct lerr *e)
-{
-	char url[300], addrs[512], *save = NULL, *a;
-	nng_http_handler *hh;
-	nng_url *u;
-	size_t maxbody;
-	int rv;
-
-	/* nng collects a body up to maxbody and answers 400 above it, before
-	 * any handler runs; the KV limit (413) is checked by the handler, so
-	 * maxbody sits well above it and nng's 400 page says why. */
-	maxbody = (size_t)h->cfg.kv_max_value_size * 4 + 65536;
-	if (maxbody < HTTP_MAX_BODY)
-		maxbody = HTTP_MAX_BODY;
-	snprintf(addrs, sizeof(addrs), "%s", h->cfg.client_addr);
-	/* -client may list several addresses separated by spaces. */
-	for (a = strtok_r(addrs, " ", &save); a != NULL;
-	    a = strtok_r(NULL, " ", &save)) {
-		nng_http_server *srv;
-
-		if (strchr(a, ':') != NULL)
-			snprintf(url, sizeof(url), "http://[%s]:%lld", a,
-			    (long long)h->cfg.port_http);
-		else
-			snprintf(url, sizeof(url), "http://%s:%lld", a,
-			    (long long)h->cfg.port_http);
-		if ((rv = nng_url_parse(&u, url)) != 0)
-			return lerr_set(e, LE_CONFIG, "bad HTTP address %s: %s",
-			    url, nng_strerror(rv));
-		rv = nng_http_server_hold(&srv, u);
-		nng_url_free(u);
-		if (rv != 0)
-			return lerr_set(e, LE_IO, "HTTP server %s: %s", url,
-			    nng_strerror(rv));
-		if ((rv = nng_http_handler_alloc(&hh, "/", http_cb)) != 0 ||
-		    (rv = nng_http_handler_set_method(hh, NULL)) != 0 ||
-		    (rv = nng_http_handler_set_tree(hh)) != 0 ||
-		    (rv = nng_http_handler_collect_body(hh, true,
-		    maxbody)) != 0 ||
-		    (rv = nng_http_handler_set_data(hh, h, NULL)) != 0 ||
-		    (rv = nng_http_server_add_handler(srv, hh)) != 0)
-			return lerr_set(e, LE_IO, "HTTP handler: %s",
-			    nng_strerror(rv));
-		if ((rv = nng_http_server_set_error_page(srv, 400,
-		    HTTP_400_PAGE)) != 0 ||
-		    (rv = nng_http_server_set_error_page(srv, 505,
-		    HTTP_505_PAGE)) != 0)
-			return lerr_set(e, LE_IO, "HTTP error pages: %s",
-			    nng_strerror(rv));
-		if ((rv = nng_http_server_start(srv)) != 0)
-			return lerr_set(e, LE_IO, "listen on %s: %s", url,
-			    nng_strerror(rv));
-		log_info("HTTP API on %s", url);
-		h->srv = srv; /* the last one; all are released at exit */
-	}
-	return 0;
-}
-
-/* Waits up to about limit_ms for *counter to reach 0. */
-static void
-wait_zero(_Atomic int *counter, int limit_ms)
-{
-	for (int i = 0; i < limit_ms && atomic_load(counter) > 0; i++)
-		usleep(1000);
-}
-
-void
-httpd_stop(struct httpd *h)
-{
-	atomic_store(&h->stopping, true);
-	if (h->srv != NULL)
-		nng_http_server_stop(h->srv);
-	/* A handler that started before the flag may still be calling a
-	 * sibling: the IPC clients must outlive it. */
-	wait_zero(&h->in_handler, 5000);
-}
-
-void
-httpd_drain(struct httpd *h)
-{
-	/* Closing the IPC clients failed every call in flight; their
-	 * callbacks finish the requests on nng's threads. */
-	for (int i = 0; i < 5000 && atomic_load(&h->inflight) > 0; i++)
-		usleep(1000);
 }

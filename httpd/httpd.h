@@ -1,17 +1,14 @@
 /* httpd.h: the HTTP API front. httpd holds no replicated state: each
- * request becomes one IPC call to kvd (parked there if it is a blocking
- * query) and its completion writes the HTTP response, on nng's threads.
- * The loop thread only owns signals and the admin socket. Counters are
- * atomics. */
+ * request becomes one IPC call to kvd, raftd or gossipd (parked in kvd if
+ * it is a blocking query) and its reply writes the HTTP response. All of
+ * it runs on httpd's loop: the HTTP server (http_conn.c), the handlers
+ * and the IPC clients. Counters are atomics, read by the admin socket. */
 #ifndef LICTOR_HTTPD_H
 #define LICTOR_HTTPD_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
 
 #include "admin.h"
 #include "config.h"
@@ -29,13 +26,12 @@ struct httpd {
 	struct ipc_client *raft;	/* raftd, for status and operator calls */
 	struct ipc_client *gossip;	/* gossipd: members, joins, events */
 	struct admin *admin;
-	nng_http_server *srv;
+	struct hsrv *srv;	/* http_conn.c */
 	_Atomic uint64_t requests, errors_4xx, errors_5xx, kvd_unavailable;
 	_Atomic uint64_t inflight, blocking;
-	/* Handlers running now on nng's threads, and whether the daemon
-	 * stops: a stopping httpd answers 503 without calling a sibling,
-	 * and its IPC clients close only once no handler runs. */
-	_Atomic int in_handler;
+	/* Connections open, refused (per-address limit, fd limit), closed
+	 * half-read after a stall; requests refused before any handler. */
+	_Atomic uint64_t conns, conns_refused, conns_stalled, bad_requests;
 	_Atomic bool stopping;
 	_Atomic uint64_t kvd_boot_seen;
 };
@@ -44,10 +40,12 @@ struct httpd {
  * hreq_finish(), which sends the response. */
 struct hreq {
 	struct httpd *h;
-	nng_aio *aio;
-	nng_http_req *req;
-	nng_http_res *res;
-	const char *method;
+	struct hconn *conn;	/* NULL once the client is gone */
+	const char *method;	/* "GET", "PUT" ... (static) */
+	char *uri;		/* the request target as sent */
+	struct sbuf hdrs;	/* "name\0value\0" pairs, names lowercased */
+	struct sbuf body;
+	struct sbuf resp_hdrs;	/* "Name: value\r\n" lines */
 	char *path;		/* percent-decoded path */
 	size_t path_len;
 	struct hquery q;
@@ -62,12 +60,25 @@ struct hreq {
 	void *ctx;		/* a handler's state between call and reply */
 };
 
-/* http_server.c */
+/* http_conn.c: the HTTP/1.1 server on h->loop. */
 int httpd_start(struct httpd *h, struct lerr *e);
+/* On SIGTERM: stops listening and closes idle connections; true when
+ * nothing is left in flight, else the loop is stopped once the last
+ * request is answered, or after a short grace. */
+bool httpd_begin_stop(struct httpd *h);
+/* After the loop: closes every connection (requests still in flight
+ * find no connection when their IPC call ends). */
 void httpd_stop(struct httpd *h);
-/* After the IPC clients closed: waits (bounded) for the requests they
- * were serving to finish. */
-void httpd_drain(struct httpd *h);
+void httpd_free(struct httpd *h);
+/* Queues hr's response on its connection (nothing if the client left). */
+void hconn_respond(struct hreq *hr, unsigned status, const char *ctype,
+    const void *body, size_t len);
+/* A request header (name case-insensitive), or NULL. */
+const char *hreq_header(const struct hreq *hr, const char *name);
+/* http_server.c: routing and responses. */
+void http_handle(struct hreq *hr);
+/* The request body. */
+void hreq_body(struct hreq *hr, void **body, size_t *len);
 /* Sends a response: status, content type (NULL: none), body. Frees hr. */
 void hreq_finish(struct hreq *hr, uint16_t status, const char *ctype,
     const void *body, size_t len);

@@ -1,6 +1,7 @@
-/* httpd: the HTTP API front (nng's HTTP server). main() parses
- * arguments, loads the effective config, dials kvd, opens the admin
- * socket, starts listening, signals readiness and runs the loop. */
+/* httpd: the HTTP API front. main() parses arguments, loads the
+ * effective config, dials kvd, raftd and gossipd, opens the admin socket,
+ * starts listening, signals readiness and runs the loop, on which all of
+ * httpd runs. */
 #include "httpd.h"
 #include "daemon.h"
 #include "log.h"
@@ -17,13 +18,19 @@ httpd_stats(void *arg, struct sbuf *out)
 
 	sbuf_printf(out, "http.requests %llu\nhttp.inflight %llu\n"
 	    "http.blocking %llu\nhttp.errors_4xx %llu\nhttp.errors_5xx %llu\n"
-	    "http.kvd_unavailable %llu\nipc.kvd_peers %d\n",
+	    "http.kvd_unavailable %llu\nhttp.conns %llu\n"
+	    "http.conns_refused %llu\nhttp.conns_stalled %llu\n"
+	    "http.bad_requests %llu\nipc.kvd_peers %d\n",
 	    (unsigned long long)atomic_load(&h->requests),
 	    (unsigned long long)atomic_load(&h->inflight),
 	    (unsigned long long)atomic_load(&h->blocking),
 	    (unsigned long long)atomic_load(&h->errors_4xx),
 	    (unsigned long long)atomic_load(&h->errors_5xx),
 	    (unsigned long long)atomic_load(&h->kvd_unavailable),
+	    (unsigned long long)atomic_load(&h->conns),
+	    (unsigned long long)atomic_load(&h->conns_refused),
+	    (unsigned long long)atomic_load(&h->conns_stalled),
+	    (unsigned long long)atomic_load(&h->bad_requests),
 	    ipc_client_peers(h->kvd));
 }
 
@@ -38,7 +45,8 @@ on_signal(void *arg, int signo)
 
 	log_info("caught signal %d, stopping", signo);
 	daemon_stopping();
-	loop_stop(h->loop);
+	if (httpd_begin_stop(h))
+		loop_stop(h->loop);
 }
 
 int
@@ -61,13 +69,13 @@ main(int argc, char **argv)
 	if (loop_signals(h.loop, sigs, 3, on_signal, &h) != 0)
 		fatal("signals");
 	rundir_url(args.rundir, "raft", url, sizeof(url));
-	if (ipc_client_open(&h.raft, url, h.boot, &e) != 0)
+	if (ipc_client_open_loop(&h.raft, url, h.boot, h.loop, &e) != 0)
 		fatalx("%s", e.msg);
 	rundir_url(args.rundir, "kvd", url, sizeof(url));
-	if (ipc_client_open(&h.kvd, url, h.boot, &e) != 0)
+	if (ipc_client_open_loop(&h.kvd, url, h.boot, h.loop, &e) != 0)
 		fatalx("%s", e.msg);
 	rundir_url(args.rundir, "gossip", url, sizeof(url));
-	if (ipc_client_open(&h.gossip, url, h.boot, &e) != 0)
+	if (ipc_client_open_loop(&h.gossip, url, h.boot, h.loop, &e) != 0)
 		fatalx("%s", e.msg);
 	if (admin_open(&h.admin, args.rundir, "httpd", h.loop, &httpd_admin_ops,
 	    &h, h.boot, &e) != 0)
@@ -79,12 +87,18 @@ main(int argc, char **argv)
 	}
 	notify_ready();
 	loop_run(h.loop);
+	/* Requests still in flight lose their connection; closing the IPC
+	 * clients fails their calls, whose callbacks the drain runs. */
 	httpd_stop(&h);
 	admin_close(h.admin);
 	ipc_client_close(h.kvd);
 	ipc_client_close(h.raft);
 	ipc_client_close(h.gossip);
-	httpd_drain(&h);
+	loop_drain(h.loop);
+	if (atomic_load(&h.inflight) != 0)
+		log_warnx("%llu requests still in flight at exit",
+		    (unsigned long long)atomic_load(&h.inflight));
+	httpd_free(&h);
 	loop_free(h.loop);
 	config_free(&h.cfg);
 	daemon_args_free(&args);

@@ -9,7 +9,7 @@ set -euo pipefail
 pkgs=(
   build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
   libnng-dev libmsgpack-dev librocksdb-dev libldns-dev libyaml-dev
-  libjansson-dev libcmocka-dev libmbedtls-dev
+  libjansson-dev libcmocka-dev libmbedtls-dev libhttp-parser-dev
   curl dnsutils python3 python3-pytest python3-consul python3-dnspython
   python3-requests
 )
