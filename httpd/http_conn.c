@@ -447,9 +447,12 @@ on_header_value(http_parser *p, const char *at, size_t len)
 static const char *
 hdrs_get(const struct sbuf *hdrs, const char *name)
 {
-	const char *s = hdrs->s, *end = hdrs->s + hdrs->len;
+	const char *s = hdrs->s, *end;
 
-	while (s != NULL && s < end) {
+	if (s == NULL)
+		return NULL;	/* no header at all */
+	end = s + hdrs->len;
+	while (s < end) {
 		const char *v = s + strlen(s) + 1;
 
 		if (v > end)
