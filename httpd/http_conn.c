@@ -868,26 +868,21 @@ listen_on(struct hsrv *s, const char *addr, int port, struct lerr *e)
 	int fd, one = 1;
 	struct hlisten *ls;
 
+	struct sockaddr_in6 *in6 = (void *)&ss;
+	struct sockaddr_in *in = (void *)&ss;
+	bool v6 = strchr(addr, ':') != NULL;
+
 	memset(&ss, 0, sizeof(ss));
-	if (strchr(addr, ':') != NULL) {
-		struct sockaddr_in6 *in6 = (void *)&ss;
-
-		in6->sin6_family = AF_INET6;
+	ss.ss_family = v6 ? AF_INET6 : AF_INET;
+	if (inet_pton(ss.ss_family, addr, v6 ? (void *)&in6->sin6_addr :
+	    (void *)&in->sin_addr) != 1)
+		return lerr_set(e, LE_CONFIG, "bad HTTP address %s "
+		    "(client_addr takes IP addresses)", addr);
+	if (v6)
 		in6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, addr, &in6->sin6_addr) != 1)
-			return lerr_set(e, LE_CONFIG, "bad HTTP address %s "
-			    "(client_addr takes IP addresses)", addr);
-		sl = sizeof(*in6);
-	} else {
-		struct sockaddr_in *in = (void *)&ss;
-
-		in->sin_family = AF_INET;
+	else
 		in->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, addr, &in->sin_addr) != 1)
-			return lerr_set(e, LE_CONFIG, "bad HTTP address %s "
-			    "(client_addr takes IP addresses)", addr);
-		sl = sizeof(*in);
-	}
+	sl = v6 ? sizeof(*in6) : sizeof(*in);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd < 0)
@@ -972,6 +967,16 @@ httpd_start(struct httpd *h, struct lerr *e)
 }
 
 static void
+listeners_close(struct hsrv *s)
+{
+	for (size_t i = 0; i < s->nls; i++) {
+		loop_unwatch_fd(s->h->loop, s->ls[i].fd);
+		close(s->ls[i].fd);
+	}
+	s->nls = 0;
+}
+
+static void
 grace_over(void *arg)
 {
 	loop_stop(((struct hsrv *)arg)->h->loop);
@@ -987,20 +992,25 @@ httpd_begin_stop(struct httpd *h)
 	if (s == NULL || s->stopping)
 		return true;
 	s->stopping = true;
-	for (size_t i = 0; i < s->nls; i++) {
-		loop_unwatch_fd(h->loop, s->ls[i].fd);
-		close(s->ls[i].fd);
-	}
-	s->nls = 0;
+	listeners_close(s);
 	/* Idle connections close now, parked blocking queries too (their
-	 * clients retry); other requests get STOP_GRACE_MS to finish. */
+	 * clients retry); an answer already queued is still written (once,
+	 * as far as the socket takes it); other requests get STOP_GRACE_MS
+	 * to finish. */
 	for (c = s->all; c != NULL; c = n) {
 		n = c->next;
-		if (c->state != C_BUSY ||
-		    (c->hr != NULL && c->hr->blk.index != 0))
-			conn_close(c);
-		else
-			c->keep_alive = false;
+		c->keep_alive = false;
+		if (c->state == C_BUSY && c->hr != NULL &&
+		    c->hr->blk.index == 0)
+			continue;
+		if (c->state != C_BUSY && c->state != C_LINGER &&
+		    c->out_off < c->out.len) {
+			c->state = C_CLOSING;
+			idle_remove(c);
+			conn_queue_flush(c);
+			continue;
+		}
+		conn_close(c);
 	}
 	if (s->busy == 0)
 		return true;
@@ -1018,11 +1028,7 @@ httpd_stop(struct httpd *h)
 	if (s == NULL)
 		return;
 	s->stopping = true;
-	for (size_t i = 0; i < s->nls; i++) {
-		loop_unwatch_fd(h->loop, s->ls[i].fd);
-		close(s->ls[i].fd);
-	}
-	s->nls = 0;
+	listeners_close(s);
 	while (s->all != NULL)
 		conn_close(s->all);
 }
