@@ -39,7 +39,7 @@ raftd_stats(void *arg, struct sbuf *out)
 	    "\nraftd.reads_forwarded %" PRIu64 "\nraftd.lease_reads %" PRIu64
 	    "\nraftd.fetches %" PRIu64 "\nraftd.entries_served %" PRIu64
 	    "\nraftd.persist_batches %" PRIu64 "\nraftd.persist_max_batch %"
-	    PRIu64 "\nraftd.hellos %" PRIu64 "\nwire.in %" PRIu64
+	    PRIu64 "\nraftd.persist_inline %" PRIu64 "\nraftd.hellos %" PRIu64 "\nwire.in %" PRIu64
 	    "\nwire.bad %" PRIu64 "\nwire.out %" PRIu64 "\n"
 	    "transport.sent %" PRIu64 "\ntransport.dropped %" PRIu64 "\n"
 	    "transport.received %" PRIu64 "\ntransport.peers %" PRIu64 "\n"
@@ -53,7 +53,7 @@ raftd_stats(void *arg, struct sbuf *out)
 	    d->st.proposals_forwarded, d->st.proposals_failed, d->st.reads,
 	    d->st.reads_forwarded, d->st.lease_reads, d->st.fetches,
 	    d->st.entries_served, d->st.persist_batches,
-	    d->st.persist_max_batch, d->st.hellos, d->st.wire_in,
+	    d->st.persist_max_batch, d->st.persist_inline, d->st.hellos, d->st.wire_in,
 	    d->st.wire_bad, d->st.wire_out, ts.sent, ts.dropped, ts.received,
 	    ts.peers, d->nknown, d->st.snap_chunks_sent,
 	    d->st.snap_chunks_received);

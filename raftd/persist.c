@@ -157,3 +157,15 @@ persist_inflight(struct persist *p)
 {
 	return atomic_load(&p->inflight);
 }
+
+int
+persist_commit_now(struct persist *p, struct store_batch *b)
+{
+	int rv;
+
+	if (atomic_load(&p->inflight) != 0)
+		return -LE_STATE;
+	rv = store_batch_commit(b, p->sync);
+	store_batch_free(b);
+	return rv;
+}

@@ -43,7 +43,7 @@ struct raftd_stats {
 	uint64_t reads, reads_forwarded, lease_reads;
 	uint64_t fetches, entries_served;
 	uint64_t wire_bad, wire_in, wire_out;
-	uint64_t persist_batches, persist_max_batch;
+	uint64_t persist_batches, persist_max_batch, persist_inline;
 	uint64_t hellos;
 	uint64_t snap_chunks_sent, snap_chunks_received;
 };
@@ -76,6 +76,7 @@ struct raftd {
 	struct store_batch *batch;
 	uint64_t batch_seq;		/* highest seq in it; 0: none */
 	size_t batch_ops;
+	bool inline_pending;		/* inline_commit is deferred */
 	uint64_t ls_first, ls_last;	/* entries in the store (w/ batch) */
 	uint64_t compact_from, compact_to; /* range to drop after the batch */
 

@@ -254,6 +254,8 @@ def test_writes_and_reads_through_every_server(cluster3):
     expected = {}
     fwd0 = {a.name: a.raft_stats()["raftd.proposals_forwarded"]
             for a in c.agents}
+    inl0 = {a.name: a.raft_stats()["raftd.persist_inline"]
+            for a in c.agents}
     for a in c.agents:
         for j in range(10):
             k = "rw/%s/%02d" % (a.name, j)
@@ -267,6 +269,14 @@ def test_writes_and_reads_through_every_server(cluster3):
         if a is not lead:
             assert a.raft_stats()["raftd.proposals_forwarded"] > \
                 fwd0[a.name], "writes on follower %s not forwarded" % a.name
+    # One write at a time leaves every persistence thread idle: each
+    # server, leader and followers alike, commits its log batches on its
+    # loop thread (node.c: inline_commit) and still acknowledges only what
+    # is durable (the acknowledged writes are read back below).
+    for a in c.agents:
+        st = a.raft_stats()
+        assert st["raftd.persist_inline"] > inl0[a.name], (a.name, st)
+        assert st["raftd.persist_batches"] >= st["raftd.persist_inline"], st
 
     # Default and ?consistent reads see every acknowledged write at once,
     # on every server (read index through the leader).
