@@ -270,11 +270,15 @@ struct rbuf {
 	size_t len, cap;
 };
 
-/* Reads what the socket has into r: 1 read something, 0 nothing more
- * for now, -1 closed or broken. */
+/* Reads what the socket has into r: 2 read something and the socket is
+ * drained (a short read: no second recv(2) only to hear EAGAIN; the fd is
+ * level-triggered, so what arrives later wakes the loop again), 1 read a
+ * full buffer (more may wait), 0 nothing more for now, -1 closed or
+ * broken. */
 static int
 rbuf_fill(struct rbuf *r, int fd)
 {
+	size_t room;
 	ssize_t n;
 
 	if (r->cap - r->len < RX_CHUNK / 4) {
@@ -282,13 +286,14 @@ rbuf_fill(struct rbuf *r, int fd)
 		if ((r->p = realloc(r->p, r->cap)) == NULL)
 			fatalx("ipc: out of memory");
 	}
-	n = recv(fd, r->p + r->len, r->cap - r->len, MSG_DONTWAIT);
+	room = r->cap - r->len;
+	n = recv(fd, r->p + r->len, room, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n <= 0)
 		return -1;
 	r->len += (size_t)n;
-	return 1;
+	return (size_t)n < room ? 2 : 1;
 }
 
 /* The next whole frame at off in r: 1 with *body and *len set (valid until
@@ -604,7 +609,7 @@ static void
 sconn_read(struct sconn *c, int fd)
 {
 	const char *why = NULL;
-	int rv;
+	int rv, filled;
 
 	/* What an earlier pause left in the buffer goes first. */
 	if (c->handshaken && c->rb.len > 0) {
@@ -638,15 +643,22 @@ sconn_read(struct sconn *c, int fd)
 			}
 			c->handshaken = true;
 		}
-		if ((rv = rbuf_fill(&c->rb, fd)) == 0)
+		if ((filled = rbuf_fill(&c->rb, fd)) == 0)
 			return;
-		if (rv < 0)
+		if (filled < 0)
 			goto drop;
 		if ((rv = sconn_parse(c, &why)) == -1)
 			goto bad;
 		if (rv == -2)
 			goto drop;
+		if (filled == 2)
+			break;		/* drained */
 	}
+	/* Requests left in the buffer behind a full reply queue: pause, so
+	 * that the queue draining resumes them (the socket may have nothing
+	 * more to wake us with). */
+	if (!c->dead && c->oq.bytes > SERVER_OQ_MAX)
+		sconn_events(c);
 	return;
 bad:
 	atomic_fetch_add(&c->s->bad, 1);
@@ -1641,7 +1653,9 @@ lc_io(void *arg, int fd, short revents)
 	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
 		goto out;
 	for (int rounds = 0; rounds < 8; rounds++) {
-		if ((rv = rbuf_fill(&c->rb, fd)) <= 0)
+		int filled;
+
+		if ((rv = filled = rbuf_fill(&c->rb, fd)) <= 0)
 			break;
 		while ((rv = rbuf_frame(&c->rb, off, &body, &len, &why)) ==
 		    1) {
@@ -1655,6 +1669,8 @@ lc_io(void *arg, int fd, short revents)
 			break;
 		rbuf_consume(&c->rb, off);
 		off = 0;
+		if (filled == 2)
+			break;		/* drained */
 	}
 	if (rv < 0) {
 		if (why != NULL)

@@ -66,6 +66,7 @@ struct raftd {
 
 	/* who we are */
 	uint64_t id;			/* fnv64 of the node id, never 0 */
+	uint64_t rng;			/* op_rand's state; 0: not seeded */
 	char addr[RW_ADDR_MAX + 1];	/* "ip:port" others reach us at */
 	char conf_addr[RAFT_ADDR_MAX + 1]; /* "ip:port uuid node" */
 	struct { uint64_t id; char addr[RW_ADDR_MAX + 1]; }

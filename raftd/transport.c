@@ -250,11 +250,14 @@ inbound_io(void *arg, int fd, short revents)
 	/* Read what is there (bounded, so one busy peer cannot starve the
 	 * loop), delivering messages as they complete. */
 	for (int rounds = 0; rounds < 16; rounds++) {
+		size_t room;
+
 		if (c->cap - c->len < RX_CHUNK / 4) {
 			c->cap = c->cap < RX_CHUNK ? RX_CHUNK : c->cap * 2;
 			c->buf = xrealloc(c->buf, c->cap);
 		}
-		n = read(fd, c->buf + c->len, c->cap - c->len);
+		room = c->cap - c->len;
+		n = read(fd, c->buf + c->len, room);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0)
@@ -269,6 +272,10 @@ inbound_io(void *arg, int fd, short revents)
 			c->buf = NULL;
 			c->cap = 0;
 		}
+		/* A short read drained the socket: no second read only to
+		 * hear EAGAIN (the fd is level-triggered). */
+		if ((size_t)n < room)
+			return;
 	}
 	return;
 drop:

@@ -1242,6 +1242,72 @@ test_byte_by_byte(void **state)
 	assert_true(ipc_server_bad(sv->s) == 0);
 }
 
+/* Three requests for 16 MiB each in one small write: the first reply alone
+ * takes the server's reply queue past its bound, so the other two wait,
+ * already read (the socket drained). The first flush brings the queue
+ * back under the bound; the waiting requests must then be served though
+ * no new bytes come to wake the server. */
+static void
+test_pipelined_behind_full_queue(void **state)
+{
+	struct srv *sv = *state;
+	enum { N = 3, BIGREPLY = 16 << 20 };
+	uint32_t bt[N];
+	uint8_t *all = NULL;
+	size_t alllen = 0;
+	int fd = raw_client(sv->path);
+
+	for (int i = 0; i < N; i++) {
+		struct mpw w;
+		uint8_t *f;
+		size_t flen;
+
+		bt[i] = 0x80000100u + (uint32_t)i;
+		mpw_init(&w);
+		proto_begin(&w, MSG_ADMIN_STATUS, 100 + (uint64_t)i, 5);
+		mpw_array(&w, 4);
+		mpw_u64(&w, OP_BIG);
+		mpw_u64(&w, 100 + (uint64_t)i);
+		mpw_u64(&w, BIGREPLY);
+		mpw_bin(&w, "", 0);
+		f = build_frame(&bt[i], 1, mpw_data(&w), mpw_len(&w), &flen);
+		mpw_free(&w);
+		all = realloc(all, alllen + flen);
+		assert_non_null(all);
+		memcpy(all + alllen, f, flen);
+		alllen += flen;
+		free(f);
+	}
+	write_all(fd, all, alllen);
+	free(all);
+	usleep(100000);		/* let the server read all three and stall */
+	for (int i = 0; i < N; i++) {
+		size_t len;
+		uint8_t *b = read_frame(fd, &len);
+		struct proto_msg m;
+		struct lerr e;
+		const msgpack_object *it;
+		uint32_t n;
+		const void *p;
+		size_t plen;
+
+		if (b == NULL)
+			fail_msg("reply %d of %d never came", i + 1, N);
+		assert_true(len > 4);
+		assert_int_equal((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+		    (uint32_t)b[2] << 8 | b[3], bt[i]);
+		assert_int_equal(proto_decode(b + 4, len - 4, &m, &e), 0);
+		assert_int_equal(mp_get_array(m.payload, 2, 2, &it, &n), 0);
+		assert_int_equal(mp_get_bin(&it[1], BIGREPLY, &p, &plen), 0);
+		assert_int_equal(plen, BIGREPLY);
+		assert_true(pat_ok(100 + (uint64_t)i, p, plen));
+		proto_msg_free(&m);
+		free(b);
+	}
+	close(fd);
+	assert_true(ipc_server_bad(sv->s) == 0);
+}
+
 /* A server that accepts but never sends its SP header: opening returns at
  * once, calls fail at once (-LE_UNAVAIL, never called twice), nothing
  * waits on the missing header except close (at most the client's 2 s
@@ -1966,6 +2032,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_byte_by_byte, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipelined_behind_full_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_never_handshakes,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_close_storm,
