@@ -3,16 +3,19 @@
 # lictor cluster next to a 3-member etcd cluster (Debian's etcd-server,
 # its v3 JSON gateway), in the same run, at 1, 16 and 64 concurrent
 # clients, then failover: SIGKILL of each cluster's leader and the time
-# to the first acknowledged write. A benchmark, not a test: it prints
+# to the first acknowledged write; and the disk floor of one commit
+# (bench/fsync_floor.c: three appenders syncing together on the same
+# disk, before and after the runs). A benchmark, not a test: it prints
 # figures and fails only if something could not run.
 #
 #   bash bench/raft_bench.sh [-d SECONDS] [-c "1 16 64"]
 #
 # Environment: LICTOR_BUILD_DIR (default <repo>/build), NKEYS (10000),
 # VSIZE (256), DURATION (10); PERF_OUT=prefix records a whole-machine
-# `perf record -g` profile during each lictor run (prefix-CONNS.data). Everything listens on loopback with random
-# ports and keeps its data in one temporary directory; every process is
-# stopped by pid at exit and the directory removed.
+# `perf record -g` profile during each lictor run (prefix-CONNS.data).
+# Everything listens on loopback with random ports and keeps its data in
+# one temporary directory; every process is stopped by pid at exit and
+# the directory removed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -120,6 +123,15 @@ echo "leaders: lictor ${laddrs[ll]}, etcd ${eaddrs[el]}"
 $PY "$LIB" preload lictor "${laddrs[ll]}" --keys "$NKEYS" --size "$VSIZE"
 $PY "$LIB" preload etcd "${eaddrs[el]}" --keys "$NKEYS" --size "$VSIZE"
 
+# What the disk alone costs a commit here, before and after the runs
+# (the disk is shared and its speed drifts): bench/fsync_floor.c.
+FLOOR=$BUILD/bench/fsync_floor
+floor() {
+	[ -x "$FLOOR" ] || { echo "(no $FLOOR: build first for the disk floor)"; return 0; }
+	"$FLOOR" "$tmp" 2000 "$((VSIZE + 50))" | sed "s/^disk floor:/disk floor ($1):/"
+}
+floor "before the runs" >"$tmp/floor"
+
 results=$tmp/results
 echo "INFO nkeys=$NKEYS vsize=$VSIZE duration=$DURATION conns_list=$(echo $CONNS_LIST | tr ' ' ,)" >"$results"
 for c in $CONNS_LIST; do
@@ -144,6 +156,8 @@ for c in $CONNS_LIST; do
 	done
 done
 
+floor "after the runs" >>"$tmp/floor"
+
 # the lictor leader agent: init and its daemons
 lk=(${lpids[ll]} $(pgrep -P "${lpids[ll]}" || true))
 echo "failover: SIGKILL of the lictor leader (pids ${lk[*]}) ..."
@@ -152,3 +166,4 @@ echo "failover: SIGKILL of the etcd leader (pid ${epids[el]}) ..."
 fe=$($PY "$RLIB" failover etcd --addrs "${eaddrs[@]}" --pids "${epids[el]}" --leader "$el")
 echo "INFO failover_lictor=$fl failover_etcd=$fe" >>"$results"
 $PY "$RLIB" report "$results"
+cat "$tmp/floor"
