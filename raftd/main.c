@@ -163,6 +163,7 @@ main(int argc, char **argv)
 	ipc_server_close(d.srv);
 	transport_close(d.tr);
 	persist_stop(d.persist);	/* the last batches reach the disk */
+	snapshot_wait(&d);
 	loop_drain(d.loop);
 	loop_timer_free(d.tick);
 	discover_free(&d);	/* its timer is the loop's */

@@ -11,6 +11,7 @@
 #define LICTOR_RAFTD_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "admin.h"
@@ -91,7 +92,9 @@ struct raftd {
 
 	/* snapshots */
 	uint64_t snap_index, snap_term;	/* latest durable snapshot */
-	bool snap_taking;		/* kvd is writing one */
+	bool snap_taking;		/* kvd is writing one, or it loads */
+	bool snap_loading;		/* snap_thread runs (snapshot.c) */
+	pthread_t snap_thread;
 	uint64_t snap_want;		/* index the core asked for */
 	uint64_t snap_last_ms;		/* when the last one was started */
 	struct snap_rx snap_rx;
@@ -192,5 +195,6 @@ int snapshot_write(struct raftd *d, uint64_t index, const void *data,
     size_t len, struct lerr *e);
 void snapshot_take(struct raftd *d, uint64_t index);
 void snapshot_prune(struct raftd *d);
+void snapshot_wait(struct raftd *d);
 
 #endif

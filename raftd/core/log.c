@@ -3,7 +3,14 @@
  * the back are both cheap and any run of entries is contiguous (AppendEntries,
  * persist and apply hand out pointers straight into it). offset/offset_term
  * describe the entry just before the window: the snapshot's last entry, or
- * a trailing entry kept after it. The window owns every entry's data. */
+ * a trailing entry kept after it. The window owns every entry's data.
+ *
+ * Compaction only moves the head: the slots it passes, [dead, head), keep
+ * their data until rlog_reap frees a bounded number of them (the core
+ * does on every tick). A snapshot compacts everything written since the
+ * last one, 100,000 entries and more under load, and freeing them all at
+ * once held the loop for tens of milliseconds. Before the array is laid
+ * out again (reserve), whatever is still dead is freed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,9 +32,39 @@ free_range(struct rlog *l, size_t from, size_t to)
 	}
 }
 
+/* Frees the data of compacted slots [dead, to) (already out of bytes). */
+static void
+free_dead(struct rlog *l, size_t to)
+{
+	for (size_t i = l->dead; i < to; i++) {
+		free((void *)l->ents[i].data);
+		l->ents[i].data = NULL;
+	}
+	l->dead = to;
+}
+
+size_t
+rlog_reap(struct rlog *l, size_t max)
+{
+	size_t from = l->dead, to;
+
+	to = l->head - l->dead > max ? l->dead + max : l->head;
+	free_dead(l, to);
+	if (l->n == 0 && l->dead == l->head)
+		l->head = l->dead = 0;
+	return to - from;
+}
+
+size_t
+rlog_dead(const struct rlog *l)
+{
+	return l->head - l->dead;
+}
+
 void
 rlog_free(struct rlog *l)
 {
+	free_dead(l, l->head);
 	free_range(l, l->head, l->head + l->n);
 	free(l->ents);
 	memset(l, 0, sizeof(*l));
@@ -78,9 +115,11 @@ reserve(struct rlog *l, size_t extra)
 
 	if (l->head + l->n + extra <= l->cap)
 		return 0;
+	/* The slots move: what compaction left goes first. */
+	free_dead(l, l->head);
 	if (l->head > 0 && l->head >= l->n && l->n + extra <= l->cap) {
 		memmove(l->ents, l->ents + l->head, l->n * sizeof(*l->ents));
-		l->head = 0;
+		l->head = l->dead = 0;
 		return 0;
 	}
 	need = l->n + extra;
@@ -94,7 +133,7 @@ reserve(struct rlog *l, size_t extra)
 	free(l->ents);
 	l->ents = ne;
 	l->cap = ncap;
-	l->head = 0;
+	l->head = l->dead = 0;
 	return 0;
 }
 
@@ -149,8 +188,8 @@ rlog_truncate(struct rlog *l, uint64_t from)
 	keep = (size_t)(from - l->offset - 1);
 	free_range(l, l->head + keep, l->head + l->n);
 	l->n = keep;
-	if (l->n == 0)
-		l->head = 0;
+	if (l->n == 0 && l->dead == l->head)
+		l->head = l->dead = 0;
 }
 
 void
@@ -166,11 +205,10 @@ rlog_compact(struct rlog *l, uint64_t upto)
 	if (!rlog_term(l, upto, &t))
 		return;
 	k = (size_t)(upto - l->offset);
-	free_range(l, l->head, l->head + k);
-	l->head += k;
+	for (size_t i = l->head; i < l->head + k; i++)
+		l->bytes -= l->ents[i].len;
+	l->head += k;	/* the data goes in rlog_reap */
 	l->n -= k;
-	if (l->n == 0)
-		l->head = 0;
 	l->offset = upto;
 	l->offset_term = t;
 }
@@ -178,8 +216,9 @@ rlog_compact(struct rlog *l, uint64_t upto)
 void
 rlog_reset(struct rlog *l, uint64_t idx, uint64_t term)
 {
+	free_dead(l, l->head);
 	free_range(l, l->head, l->head + l->n);
-	l->head = 0;
+	l->head = l->dead = 0;
 	l->n = 0;
 	l->offset = idx;
 	l->offset_term = term;

@@ -509,6 +509,7 @@ raft_tick(struct raft *r)
 			repl_heartbeat_tick(r);
 		read_tick(r);
 	}
+	rlog_reap(&r->log, RAFT_REAP_PER_TICK);
 	return r_api_exit(r, 0);
 }
 

@@ -79,6 +79,7 @@ struct raft;				/* opaque */
 #define RAFT_INFLIGHT_MAX	256	/* cap on raft_options.max_inflight */
 /* Terms and indexes at or above this are garbage from the network. */
 #define RAFT_LIMIT		(UINT64_C(1) << 62)
+#define RAFT_REAP_PER_TICK	8192	/* compacted entries freed per tick */
 
 enum raft_state {
 	RAFT_FOLLOWER = 0,
@@ -332,7 +333,9 @@ int raft_start(struct raft *r, const struct raft_boot *b);
  * configuration, and it must list this server as a voter. */
 int raft_bootstrap(struct raft *r, const struct raft_config *conf);
 
-/* Drives timers; call at least every heartbeat_ms / 2. */
+/* Drives timers; call at least every heartbeat_ms / 2. Each tick also
+ * frees the data of up to RAFT_REAP_PER_TICK entries a snapshot compacted
+ * (a bounded piece of work, not all at once). */
 int raft_tick(struct raft *r);
 
 /* A message from a peer. Returns 0 (handled or ignored), -LE_MALFORMED
@@ -353,6 +356,10 @@ int raft_applied(struct raft *r, uint64_t index);
  * core compacts (ops->compact). data is copied. Stale snapshots (M not
  * above the current snapshot) are ignored and return 0. */
 int raft_snapshot_done(struct raft *r, uint64_t index, const void *data,
+    size_t len);
+/* The same without the copy: data (from malloc, or NULL when len is 0)
+ * becomes the core's whatever the outcome (freed if not kept). */
+int raft_snapshot_done_take(struct raft *r, uint64_t index, void *data,
     size_t len);
 /* Read-only: index, term and configuration as of index (data NULL), for
  * a snapshot taken there. -LE_NOTFOUND if the entry is not in the log. */

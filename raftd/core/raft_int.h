@@ -15,6 +15,7 @@
 /* log.c: entries (offset, offset + n] in ents[head .. head + n). */
 struct rlog {
 	struct raft_entry *ents;
+	size_t dead;		/* [dead, head): compacted, data not freed */
 	size_t head;
 	size_t n;
 	size_t cap;
@@ -34,7 +35,13 @@ bool rlog_term(const struct rlog *l, uint64_t idx, uint64_t *term);
 int rlog_append(struct rlog *l, const struct raft_entry *e, size_t n,
     uint64_t first, uint64_t term);
 void rlog_truncate(struct rlog *l, uint64_t from);
+/* Drops entries up to upto from the window; their data is freed later,
+ * by rlog_reap. */
 void rlog_compact(struct rlog *l, uint64_t upto);
+/* Frees the data of up to max compacted entries; how many it freed. */
+size_t rlog_reap(struct rlog *l, size_t max);
+/* Compacted entries whose data is still held. */
+size_t rlog_dead(const struct rlog *l);
 void rlog_reset(struct rlog *l, uint64_t idx, uint64_t term);
 /* Largest index in [offset, hi] whose term <= term (offset if none). */
 uint64_t rlog_find_le_term(const struct rlog *l, uint64_t hi, uint64_t term);

@@ -110,15 +110,17 @@ snap_maybe_request(struct raft *r)
 	r->ops.snapshot(r->ctx, r->applied);
 }
 
-int
-raft_snapshot_done(struct raft *r, uint64_t idx, const void *data, size_t len)
+/* Takes buf (malloc'd, len bytes) when it returns 0 with *taken set. */
+static int
+snapshot_done(struct raft *r, uint64_t idx, void *buf, size_t len,
+    bool *taken)
 {
 	const struct raft_config *c;
-	void *buf = NULL;
 	uint64_t t, upto;
 	int rc;
 
-	if (len > 0 && data == NULL)
+	*taken = false;
+	if (len > 0 && buf == NULL)
 		return -LE_INVAL;
 	if ((rc = r_api_enter(r)) != 0)
 		return rc;
@@ -130,19 +132,17 @@ raft_snapshot_done(struct raft *r, uint64_t idx, const void *data, size_t len)
 	if (idx > r->applying || idx > r->commit ||
 	    !rlog_term(&r->log, idx, &t))
 		return r_api_exit(r, -LE_RANGE);
-	if (len > 0) {
-		if ((buf = malloc(len)) == NULL)
-			return r_api_exit(r, -LE_NOMEM);
-		memcpy(buf, data, len);
-	}
+	*taken = true;
 	c = confs_at(&r->confs, idx);
 	free(r->snap_buf);
-	r->snap_buf = buf;
+	r->snap_buf = len > 0 ? buf : NULL;
+	if (len == 0)
+		free(buf);
 	r->snap.index = idx;
 	r->snap.term = t;
 	r->snap.conf = *c;
 	r->snap.len = len;
-	r->snap.data = buf;
+	r->snap.data = r->snap_buf;
 	r->snap_asked = 0;
 	r->stats.snapshots_taken++;
 	/* Keep a trailing run so a follower slightly behind gets entries,
@@ -156,6 +156,38 @@ raft_snapshot_done(struct raft *r, uint64_t idx, const void *data, size_t len)
 			r->ops.compact(r->ctx, upto);
 	}
 	return r_api_exit(r, 0);
+}
+
+int
+raft_snapshot_done(struct raft *r, uint64_t idx, const void *data, size_t len)
+{
+	void *buf = NULL;
+	bool taken;
+	int rc;
+
+	if (len > 0 && data == NULL)
+		return -LE_INVAL;
+	if (len > 0) {
+		if ((buf = malloc(len)) == NULL)
+			return -LE_NOMEM;
+		memcpy(buf, data, len);
+	}
+	rc = snapshot_done(r, idx, buf, len, &taken);
+	if (!taken)
+		free(buf);
+	return rc;
+}
+
+int
+raft_snapshot_done_take(struct raft *r, uint64_t idx, void *data, size_t len)
+{
+	bool taken;
+	int rc;
+
+	rc = snapshot_done(r, idx, data, len, &taken);
+	if (!taken)
+		free(data);
+	return rc;
 }
 
 int
