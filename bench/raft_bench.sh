@@ -8,7 +8,12 @@
 # disk, before and after the runs). A benchmark, not a test: it prints
 # figures and fails only if something could not run.
 #
-#   bash bench/raft_bench.sh [-d SECONDS] [-c "1 16 64"]
+#   bash bench/raft_bench.sh [-d SECONDS] [-c "1 16 64"] [-r ROUNDS]
+#
+# -r runs every client count ROUNDS times, lictor and etcd alternating
+# which goes first, and reports the medians with the spread of the
+# per-round ratios (this shared machine drifts by 10-20% within minutes;
+# one round's ratio can be off by that much).
 #
 # Environment: LICTOR_BUILD_DIR (default <repo>/build), NKEYS (10000),
 # VSIZE (256), DURATION (10); PERF_OUT=prefix records a whole-machine
@@ -29,15 +34,18 @@ DURATION=${DURATION:-10}
 NKEYS=${NKEYS:-10000}
 VSIZE=${VSIZE:-256}
 CONNS_LIST="1 16 64"
+ROUNDS=1
 
-while getopts "d:c:h" o; do
+while getopts "d:c:r:h" o; do
 	case $o in
 	d) DURATION=${OPTARG%s} ;;
 	c) CONNS_LIST=$OPTARG ;;
-	*) sed -n '2,14p' "$0"; exit 2 ;;
+	r) ROUNDS=$OPTARG ;;
+	*) sed -n '2,24p' "$0"; exit 2 ;;
 	esac
 done
 case $DURATION in ''|*[!0-9]*) echo "duration must be whole seconds" >&2; exit 2 ;; esac
+case $ROUNDS in ''|*[!0-9]*|0) echo "rounds must be a whole number from 1" >&2; exit 2 ;; esac
 
 [ -x "$LICTOR" ] || { echo "no lictor binary at $LICTOR: build first" >&2; exit 1; }
 for t in wrk etcd; do
@@ -133,26 +141,30 @@ floor() {
 floor "before the runs" >"$tmp/floor"
 
 results=$tmp/results
-echo "INFO nkeys=$NKEYS vsize=$VSIZE duration=$DURATION conns_list=$(echo $CONNS_LIST | tr ' ' ,)" >"$results"
+echo "INFO nkeys=$NKEYS vsize=$VSIZE duration=$DURATION rounds=$ROUNDS conns_list=$(echo $CONNS_LIST | tr ' ' ,)" >"$results"
 for c in $CONNS_LIST; do
 	t=2; [ "$c" -lt 2 ] && t=1
-	for target in lictor etcd; do
-		if [ $target = lictor ]; then addr=${laddrs[ll]}; else addr=${eaddrs[el]}; fi
-		out=$tmp/wrk-$target-$c.out
-		echo "wrk: PUT x $c against $target ..."
-		perf_pid=
-		if [ -n "${PERF_OUT:-}" ] && [ $target = lictor ]; then
-			# A CPU profile of the whole machine during this run.
-			perf record -a -g -F 499 -o "$PERF_OUT-$c.data" -- \
-				sleep "$DURATION" >/dev/null 2>&1 &
-			perf_pid=$!
-		fi
-		BENCH_TARGET=$target BENCH_OP=PUT BENCH_KEYS=$NKEYS BENCH_VSIZE=$VSIZE \
-			timeout $((DURATION + 60)) wrk -t$t -c"$c" -d"${DURATION}s" \
-			--timeout 5s -s "$here/wrk_kv.lua" "http://$addr" >"$out" 2>&1 || {
-			echo "wrk failed for $target:" >&2; cat "$out" >&2; exit 1; }
-		[ -z "$perf_pid" ] || wait "$perf_pid" || true
-		grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT conns=$c /" >>"$results"
+	for r in $(seq 1 "$ROUNDS"); do
+		# Odd rounds lictor first, even rounds etcd first.
+		order="lictor etcd"; [ $((r % 2)) = 0 ] && order="etcd lictor"
+		for target in $order; do
+			if [ $target = lictor ]; then addr=${laddrs[ll]}; else addr=${eaddrs[el]}; fi
+			out=$tmp/wrk-$target-$c-$r.out
+			echo "wrk: PUT x $c against $target (round $r of $ROUNDS) ..."
+			perf_pid=
+			if [ -n "${PERF_OUT:-}" ] && [ $target = lictor ] && [ "$r" = 1 ]; then
+				# A CPU profile of the whole machine during this run.
+				perf record -a -g -F 499 -o "$PERF_OUT-$c.data" -- \
+					sleep "$DURATION" >/dev/null 2>&1 &
+				perf_pid=$!
+			fi
+			BENCH_TARGET=$target BENCH_OP=PUT BENCH_KEYS=$NKEYS BENCH_VSIZE=$VSIZE \
+				timeout $((DURATION + 60)) wrk -t$t -c"$c" -d"${DURATION}s" \
+				--timeout 5s -s "$here/wrk_kv.lua" "http://$addr" >"$out" 2>&1 || {
+				echo "wrk failed for $target:" >&2; cat "$out" >&2; exit 1; }
+			[ -z "$perf_pid" ] || wait "$perf_pid" || true
+			grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT conns=$c round=$r /" >>"$results"
+		done
 	done
 done
 

@@ -5,6 +5,7 @@ lictor or etcd cluster, time a failover, and print the report.
 Every wait is bounded; nothing is left running."""
 
 import argparse
+import statistics
 import base64
 import http.client
 import json
@@ -98,7 +99,7 @@ def failover(kind, addrs, pids, leader, timeout):
 
 
 def report(path):
-    res, info = {}, {}
+    runs, info = {}, {}
     with open(path) as f:
         for line in f:
             w = line.split()
@@ -106,15 +107,23 @@ def report(path):
                 continue
             if w[0] == "RESULT":
                 kv = dict(x.split("=", 1) for x in w[1:])
-                res[(kv["target"], kv["conns"])] = kv
+                runs.setdefault((kv["target"], kv["conns"]), {})[
+                    kv.get("round", "1")] = kv
             elif w[0] == "INFO":
                 info.update(dict(x.split("=", 1) for x in w[1:]))
+
+    def med(rs, k):
+        return statistics.median(float(r[k]) for r in rs.values())
+
     print()
     print("============ lictor vs etcd: 3 servers on loopback, durable "
           "PUTs ============")
+    rounds = int(info.get("rounds", "1"))
     print("%s keys x %s-byte values; wrk against each cluster's leader; "
-          "%s s per run" % (info.get("nkeys"), info.get("vsize"),
-                            info.get("duration")))
+          "%s s per run%s" % (info.get("nkeys"), info.get("vsize"),
+                              info.get("duration"),
+                              "; medians of %d rounds" % rounds
+                              if rounds > 1 else ""))
     print()
     hdr = "%-6s %-7s %12s %10s %10s %8s" % ("conns", "server", "PUT/s",
                                            "p50 (ms)", "p99 (ms)", "errors")
@@ -122,27 +131,35 @@ def report(path):
     print("-" * len(hdr))
     for c in info.get("conns_list", "").split(","):
         for t in ("lictor", "etcd"):
-            r = res.get((t, c))
-            if r is None:
+            rs = runs.get((t, c))
+            if not rs:
                 print("%-6s %-7s %12s" % (c, t, "(no result)"))
                 continue
-            bad = sum(int(r[k]) for k in ("errors_status", "errors_connect",
-                                          "errors_read", "errors_write",
-                                          "errors_timeout"))
+            bad = sum(int(r[k]) for r in rs.values()
+                      for k in ("errors_status", "errors_connect",
+                                "errors_read", "errors_write",
+                                "errors_timeout"))
             print("%-6s %-7s %12.0f %10.2f %10.2f %8d" % (
-                c, t, float(r["rps"]), float(r["p50_us"]) / 1000,
-                float(r["p99_us"]) / 1000, bad))
+                c, t, med(rs, "rps"), med(rs, "p50_us") / 1000,
+                med(rs, "p99_us") / 1000, bad))
     print()
     print("ratios lictor/etcd (PUT/s: higher is better for lictor; "
           "latency: lower is better)")
     for c in info.get("conns_list", "").split(","):
-        a, b = res.get(("lictor", c)), res.get(("etcd", c))
+        a, b = runs.get(("lictor", c)), runs.get(("etcd", c))
         if not a or not b:
             continue
         print("  %3s conns: PUT/s %.2fx   p50 %.2fx   p99 %.2fx" % (
-            c, float(a["rps"]) / float(b["rps"]),
-            float(a["p50_us"]) / float(b["p50_us"]),
-            float(a["p99_us"]) / float(b["p99_us"])))
+            c, med(a, "rps") / med(b, "rps"),
+            med(a, "p50_us") / med(b, "p50_us"),
+            med(a, "p99_us") / med(b, "p99_us")))
+        both = sorted(set(a) & set(b))
+        if len(both) > 1:
+            def spread(k):
+                v = [float(a[r][k]) / float(b[r][k]) for r in both]
+                return "%.2f-%.2fx" % (min(v), max(v))
+            print("             per round: PUT/s %s   p50 %s   p99 %s" % (
+                spread("rps"), spread("p50_us"), spread("p99_us")))
     print()
     print("failover: SIGKILL of the leader, time to the first "
           "acknowledged write")

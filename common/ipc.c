@@ -16,6 +16,7 @@
 #include "ipc.h"
 #include "gotime.h"
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <nng/nng.h>
@@ -90,8 +91,7 @@ obuf_seal(struct obuf *o)
 	uint64_t n = o->len - FRAME_HDR;
 
 	o->p[0] = 1;
-	for (int i = 0; i < 8; i++)
-		o->p[1 + i] = (uint8_t)(n >> (56 - 8 * i));
+	be_put(o->p + 1, 8, n);
 }
 
 /* Bytes waiting to be written on a connection. */
@@ -238,16 +238,6 @@ sp_header(uint8_t out[SP_HDR_LEN], uint16_t proto)
 	out[5] = (uint8_t)proto;
 	out[6] = 0;
 	out[7] = 0;
-}
-
-static uint64_t
-be_get(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 static int
@@ -1897,8 +1887,7 @@ ipc_call_send(struct ipc_call *call, uint64_t timeout_ms, ipc_reply_fn fn,
 		c->next_id = (c->next_id + 1) & 0x7fffffffu;
 		call->id = c->next_id | 0x80000000u;
 	} while (tab_find(c, call->id, false) != NULL);
-	for (int i = 0; i < 4; i++)
-		call->out.p[FRAME_HDR + i] = (uint8_t)(call->id >> (24 - 8 * i));
+	be_put(call->out.p + FRAME_HDR, 4, call->id);
 	obuf_seal(&call->out);
 	call->deadline = mono_ms() + timeout_ms;
 	tab_insert(c, call);

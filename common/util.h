@@ -59,4 +59,23 @@ void *xrealloc(void *p, size_t n);
 /* fsync of the directory holding path (after a rename into it). */
 void fsync_dir_of(const char *path);
 
+/* Big-endian unsigned integers of n bytes (n <= 8), as on the wire and
+ * in store keys. */
+static inline uint64_t
+be_get(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void
+be_put(uint8_t *p, int n, uint64_t v)
+{
+	for (int i = n - 1; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
 #endif

@@ -1,5 +1,6 @@
 /* log_store.c: the encoding of raftd's durable state; see log_store.h. */
 #include "log_store.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,28 +9,11 @@ static const char K_TERM[] = "h:term";
 static const char K_VOTE[] = "h:vote";
 static const char K_SNAP[] = "s:meta";
 
-static void
-be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 void
 ls_entry_key(uint8_t k[9], uint64_t index)
 {
 	k[0] = 'e';
-	be64(k + 1, index);
+	be_put(k + 1, 8, index);
 }
 
 static int
@@ -46,7 +30,7 @@ get_u64(struct store *s, const char *key, uint64_t *v)
 		return rv;
 	rv = len == 8 ? 0 : -LE_CORRUPT;
 	if (rv == 0)
-		*v = get64(val);
+		*v = be_get(val, 8);
 	free(val);
 	return rv;
 }
@@ -86,8 +70,8 @@ ls_load(struct store *s, struct ls_state *st, ls_entry_fn fn, void *arg,
 			return lerr_set(e, LE_CORRUPT,
 			    "raft state: snapshot metadata");
 		}
-		st->snap_index = get64(v);
-		st->snap_term = get64((uint8_t *)v + 8);
+		st->snap_index = be_get(v, 8);
+		st->snap_term = be_get((uint8_t *)v + 8, 8);
 		st->snap_conf_len = len - 16;
 		st->snap_conf = malloc(st->snap_conf_len ? st->snap_conf_len :
 		    1);
@@ -110,8 +94,8 @@ ls_load(struct store *s, struct ls_state *st, ls_entry_fn fn, void *arg,
 			rv = lerr_set(e, LE_CORRUPT, "raft log: bad record");
 			break;
 		}
-		ent.index = get64((const uint8_t *)key + 1);
-		ent.term = get64(val);
+		ent.index = be_get((const uint8_t *)key + 1, 8);
+		ent.term = be_get(val, 8);
 		ent.type = ((const uint8_t *)val)[8];
 		ent.data = (const uint8_t *)val + 9;
 		ent.len = vlen - 9;
@@ -146,7 +130,7 @@ ls_put_hardstate(struct store_batch *b, uint64_t term, const char *vote)
 	uint8_t v[8];
 	int rv;
 
-	be64(v, term);
+	be_put(v, 8, term);
 	if ((rv = store_batch_put(b, K_TERM, strlen(K_TERM), v, 8)) != 0)
 		return rv;
 	return store_batch_put(b, K_VOTE, strlen(K_VOTE), vote ? vote : "",
@@ -164,7 +148,7 @@ ls_put_entry(struct store_batch *b, const struct ls_entry *ent)
 	ls_entry_key(k, ent->index);
 	if ((v = malloc(9 + ent->len)) == NULL)
 		return -LE_NOMEM;
-	be64(v, ent->term);
+	be_put(v, 8, ent->term);
 	v[8] = ent->type;
 	if (ent->len > 0)
 		memcpy(v + 9, ent->data, ent->len);
@@ -196,8 +180,8 @@ ls_put_snap_meta(struct store_batch *b, uint64_t index, uint64_t term,
 
 	if ((v = malloc(16 + conf_len)) == NULL)
 		return -LE_NOMEM;
-	be64(v, index);
-	be64(v + 8, term);
+	be_put(v, 8, index);
+	be_put(v + 8, 8, term);
 	if (conf_len > 0)
 		memcpy(v + 16, conf, conf_len);
 	rv = store_batch_put(b, K_SNAP, strlen(K_SNAP), v, 16 + conf_len);

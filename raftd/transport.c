@@ -128,16 +128,6 @@ sp_header_ok(const uint8_t h[SP_HDR_LEN], uint16_t want)
 	return memcmp(h, exp, SP_HDR_LEN) == 0;
 }
 
-static uint64_t
-be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static void
 nodelay(int fd)
 {
@@ -174,7 +164,7 @@ inbound_parse(struct inbound *c)
 	size_t off = 0;
 
 	while (c->len - off >= 8) {
-		uint64_t n = be64(c->buf + off);
+		uint64_t n = be_get(c->buf + off, 8);
 
 		if (n > PROTO_MAX_MSG) {
 			log_warnx("raft transport: a %llu-byte message "
@@ -770,8 +760,7 @@ transport_send(struct transport *t, const char *addr, const void *buf,
 	f = xmalloc(sizeof(*f) + 8 + len);
 	f->next = NULL;
 	f->len = 8 + len;
-	for (int i = 0; i < 8; i++)
-		f->data[i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	be_put(f->data, 8, len);
 	memcpy(f->data + 8, buf, len);
 	if (p->q_tail != NULL)
 		p->q_tail->next = f;
