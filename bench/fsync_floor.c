@@ -151,7 +151,11 @@ main(int argc, char **argv)
 		unlink(path);
 	}
 	for (int i = 0; i < WRITERS; i++)
-		pthread_create(&th[i], NULL, run, &w[i]);
+		if (pthread_create(&th[i], NULL, run, &w[i]) != 0) {
+			/* the others wait on the barrier: leave now */
+			fprintf(stderr, "fsync_floor: cannot start a thread\n");
+			_exit(1);
+		}
 	for (int i = 0; i < WRITERS; i++)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < WRITERS; i++) {

@@ -221,7 +221,9 @@ snap_loaded(void *arg)
 		fatalx("snapshot metadata");
 	d->snap_index = j->index;
 	d->snap_term = meta.term;
-	raft_snapshot_done_take(d->r, j->index, j->data, j->len);
+	if (raft_snapshot_done_take(d->r, j->index, j->data, j->len) != 0)
+		log_warnx("snapshot at index %llu refused by the core",
+		    (unsigned long long)j->index);
 	snapshot_prune(d);
 	log_info("snapshot at index %llu (%zu bytes): kvd's reply to loaded "
 	    "%llu ms (off the loop), then %llu ms on the loop",
