@@ -3,10 +3,14 @@
 # lictor cluster next to a 3-member etcd cluster (Debian's etcd-server,
 # its v3 JSON gateway), in the same run, at 1, 16 and 64 concurrent
 # clients, then failover: SIGKILL of each cluster's leader and the time
-# to the first acknowledged write; and the disk floor of one commit
+# to the first acknowledged write; and, before and after the runs, the
+# floors under one client's latency on this machine: the disk's
 # (bench/fsync_floor.c: three appenders syncing together on the same
-# disk, before and after the runs). A benchmark, not a test: it prints
-# figures and fails only if something could not run.
+# disk) and the processes' (bench/hop_floor.c: lictor's nine processes,
+# and a one-process-per-server shape such as etcd's, passing one
+# client's writes with nothing but their messages and log syncs). A
+# benchmark, not a test: it prints figures and fails only if something
+# could not run.
 #
 #   bash bench/raft_bench.sh [-d SECONDS] [-c "1 16 64"] [-r ROUNDS]
 #
@@ -131,12 +135,19 @@ echo "leaders: lictor ${laddrs[ll]}, etcd ${eaddrs[el]}"
 $PY "$LIB" preload lictor "${laddrs[ll]}" --keys "$NKEYS" --size "$VSIZE"
 $PY "$LIB" preload etcd "${eaddrs[el]}" --keys "$NKEYS" --size "$VSIZE"
 
-# What the disk alone costs a commit here, before and after the runs
-# (the disk is shared and its speed drifts): bench/fsync_floor.c.
+# What the disk alone costs a commit here, and what one client's write
+# costs with no work but the messages and syncs, before and after the
+# runs (the machine is shared and drifts): bench/fsync_floor.c and
+# bench/hop_floor.c.
 FLOOR=$BUILD/bench/fsync_floor
+HOPS=$BUILD/bench/hop_floor
 floor() {
 	[ -x "$FLOOR" ] || { echo "(no $FLOOR: build first for the disk floor)"; return 0; }
 	"$FLOOR" "$tmp" 2000 "$((VSIZE + 50))" | sed "s/^disk floor:/disk floor ($1):/"
+	[ -x "$HOPS" ] || { echo "(no $HOPS: build first for the hop floor)"; return 0; }
+	for shape in cluster merged; do
+		"$HOPS" "$tmp" 2000 "$shape" | sed "s/^hop floor (/hop floor ($1, /"
+	done
 }
 floor "before the runs" >"$tmp/floor"
 
