@@ -50,6 +50,7 @@
 #define HANDSHAKE_MS 2000
 #define REDIAL_MIN_MS 50
 #define REDIAL_MAX_MS 500
+#define IPC_CANCEL_TIMEOUT_MS 2000	/* a cancel's own reply: ignored */
 
 /* ---- shared pieces ---- */
 
@@ -376,6 +377,8 @@ struct sreq {
 	size_t bt_len;
 	struct obuf out;
 	struct mpw w;
+	ipc_cancel_fn on_cancel;	/* a parked request its caller may end */
+	void *cancel_arg;
 };
 
 struct ipc_server {
@@ -393,7 +396,7 @@ struct ipc_server {
 	bool flush_due;		/* srv_flush is deferred to the iteration's end */
 	struct loop_timer *timer;	/* handshake deadlines, accept retry */
 	bool accept_paused;	/* out of fds: the listener rests a moment */
-	_Atomic uint64_t bad, served, inflight;
+	_Atomic uint64_t bad, served, inflight, canceled;
 };
 
 static void
@@ -452,6 +455,67 @@ sreq_free(struct sreq *r)
 	free(r);
 }
 
+/* A request that does not decode: from a sibling a bug (exit for a
+ * restart), from a user an error reply. */
+static void
+srv_malformed(struct sreq *r, int rv, const struct lerr *e)
+{
+	struct ipc_server *s = r->pub.srv;
+
+	atomic_fetch_add(&s->bad, 1);
+	if (s->trust == IPC_SIBLING) {
+		log_error("ipc: malformed message from a sibling daemon (%s); "
+		    "exiting for a restart", e->msg);
+		exit(EXIT_TEMPORARY);
+	}
+	log_warnx("ipc: malformed request rejected: %s", e->msg);
+	ipc_reply_error(&r->pub, rv, "malformed request: %s", e->msg);
+}
+
+/* MSG_IPC_CANCEL: the request it names, if it came on the same
+ * connection and its handler parked it with a hook, is answered by the
+ * hook now. A scan of the unanswered requests: cancels are rare (a
+ * client hanging up on a blocking query). */
+static void
+srv_cancel(struct sreq *r)
+{
+	struct ipc_server *s = r->pub.srv;
+	struct msg_ipc_cancel q;
+	struct sreq *t;
+	struct lerr e;
+	int rv;
+
+	if ((rv = msg_ipc_cancel_dec(&r->pub.msg, &q, &e)) != 0) {
+		srv_malformed(r, rv, &e);
+		return;
+	}
+	for (t = s->reqs; t != NULL; t = t->next)
+		if (t != r && t->conn == r->conn && t->on_cancel != NULL &&
+		    t->pub.msg.req_id == q.req_id)
+			break;
+	msg_ipc_cancel_reply_enc(ipc_reply_begin(&r->pub, MSG_IPC_CANCEL),
+	    t != NULL);
+	ipc_reply_send(&r->pub);
+	if (t != NULL) {
+		ipc_cancel_fn fn = t->on_cancel;
+
+		t->on_cancel = NULL;
+		atomic_fetch_add(&s->canceled, 1);
+		fn(t->cancel_arg, &t->pub);
+	}
+}
+
+void
+ipc_req_on_cancel(struct ipc_req *pub, ipc_cancel_fn fn, void *arg)
+{
+	struct sreq *r = pub->priv;
+
+	if (!loop_running_here(pub->srv->loop))
+		fatalx("ipc: a cancel hook set off the server's loop");
+	r->on_cancel = fn;
+	r->cancel_arg = arg;
+}
+
 /* One request frame from c. Returns false when the connection must be
  * dropped. */
 static bool
@@ -495,18 +559,13 @@ srv_request(struct sconn *c, const uint8_t *body, size_t len)
 	if (rv == 0 && (r->pub.msg.type & PROTO_REPLY) != 0)
 		rv = lerr_set(&e, LE_MALFORMED, "a reply sent as a request");
 	if (rv != 0) {
-		atomic_fetch_add(&s->bad, 1);
-		if (s->trust == IPC_SIBLING) {
-			/* A sibling sending garbage is a bug: restart. */
-			log_error("ipc: malformed message from a sibling "
-			    "daemon (%s); exiting for a restart", e.msg);
-			exit(EXIT_TEMPORARY);
-		}
-		log_warnx("ipc: malformed request rejected: %s", e.msg);
-		ipc_reply_error(&r->pub, rv, "malformed request: %s", e.msg);
+		srv_malformed(r, rv, &e);
 		return true;
 	}
-	s->fn(s->arg, &r->pub);
+	if (r->pub.msg.type == MSG_IPC_CANCEL)
+		srv_cancel(r);
+	else
+		s->fn(s->arg, &r->pub);
 	return true;
 }
 
@@ -868,6 +927,12 @@ ipc_server_served(const struct ipc_server *s)
 }
 
 uint64_t
+ipc_server_canceled(const struct ipc_server *s)
+{
+	return atomic_load(&s->canceled);
+}
+
+uint64_t
 ipc_server_inflight(const struct ipc_server *s)
 {
 	return atomic_load(&s->inflight);
@@ -953,6 +1018,9 @@ ipc_reply_send(struct ipc_req *pub)
 
 	if (r->w.err != 0)
 		fatalx("ipc: out of memory encoding a reply");
+	if (r->on_cancel != NULL && !loop_running_here(pub->srv->loop))
+		fatalx("ipc: a cancellable request answered off its loop");
+	r->on_cancel = NULL;
 	mpw_free(&r->w);
 	if (r->out.len - FRAME_HDR - r->bt_len > PROTO_MAX_MSG) {
 		/* The client would drop the connection, and every call on
@@ -995,6 +1063,7 @@ struct ipc_call {
 	struct ipc_client *c;
 	uint32_t type;
 	uint32_t id;		/* SP request id, high bit set */
+	uint64_t env_id;	/* the envelope's request id */
 	struct obuf out;
 	struct mpw w;
 	uint64_t deadline;
@@ -1829,8 +1898,8 @@ ipc_call_new(struct ipc_client *c, uint32_t type)
 	obuf_reserve(&call->out, 256);
 	call->out.len = FRAME_HDR + REQ_ID_LEN;
 	mpw_init_sink(&call->w, &call->out, obuf_sink);
-	proto_begin(&call->w, type, atomic_fetch_add(&c->next_env_id, 1) + 1,
-	    c->boot);
+	call->env_id = atomic_fetch_add(&c->next_env_id, 1) + 1;
+	proto_begin(&call->w, type, call->env_id, c->boot);
 	return call;
 }
 
@@ -1838,6 +1907,35 @@ struct mpw *
 ipc_call_writer(struct ipc_call *call)
 {
 	return &call->w;
+}
+
+uint64_t
+ipc_call_id(const struct ipc_call *call)
+{
+	return call->env_id;
+}
+
+static void
+cancel_sent(void *arg, int rv, struct proto_msg *reply)
+{
+	/* Nothing to do: the cancelled call gets its own answer. */
+	(void)arg;
+	(void)rv;
+	(void)reply;
+}
+
+void
+ipc_cancel(struct ipc_client *c, uint64_t call_id)
+{
+	struct msg_ipc_cancel q = { .req_id = call_id };
+	struct ipc_call *call = ipc_call_new(c, MSG_IPC_CANCEL);
+
+	msg_ipc_cancel_enc(ipc_call_writer(call), &q);
+	if (c->loop != NULL)
+		ipc_call_send_loop(call, IPC_CANCEL_TIMEOUT_MS, c->loop,
+		    cancel_sent, NULL);
+	else
+		ipc_call_send(call, IPC_CANCEL_TIMEOUT_MS, cancel_sent, NULL);
 }
 
 void

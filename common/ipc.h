@@ -66,6 +66,17 @@ void ipc_reply_send(struct ipc_req *r);
 void ipc_reply_error(struct ipc_req *r, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A handler that parks a request (a blocking query) lets its caller take
+ * it back: when the client that sent it calls ipc_cancel() with its id
+ * (httpd, when its HTTP client hangs up), fn runs on the loop thread and
+ * answers the request at once (ipc_reply_error(-LE_CANCELED), say), so
+ * it stops holding memory and a timer until its wait ends. Only for
+ * requests set and answered on the loop thread; fn NULL removes it. A
+ * request that was never given one is not cancelled. */
+typedef void (*ipc_cancel_fn)(void *arg, struct ipc_req *req);
+void ipc_req_on_cancel(struct ipc_req *r, ipc_cancel_fn fn, void *arg);
+uint64_t ipc_server_canceled(const struct ipc_server *s);
+
 /* ---- clients ---- */
 struct ipc_client;
 struct ipc_call;
@@ -95,6 +106,15 @@ uint64_t ipc_client_peer_boot(const struct ipc_client *c);
 
 struct ipc_call *ipc_call_new(struct ipc_client *c, uint32_t type);
 struct mpw *ipc_call_writer(struct ipc_call *call);
+/* The call's request id (the envelope's), for ipc_cancel; read it before
+ * sending: the call is not the caller's afterwards. */
+uint64_t ipc_call_id(const struct ipc_call *call);
+/* Tells the server the caller no longer waits for the call with this id:
+ * if it parked the request with a cancel hook, it answers now (the
+ * call's callback still runs once, with that answer). Fire and forget:
+ * nothing happens if the request was answered already or the connection
+ * was made again since. A loop client's on its loop's thread. */
+void ipc_cancel(struct ipc_client *c, uint64_t call_id);
 /* Sends; fn is called exactly once. timeout_ms bounds the whole call. */
 void ipc_call_send(struct ipc_call *call, uint64_t timeout_ms,
     ipc_reply_fn fn, void *arg);

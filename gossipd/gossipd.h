@@ -182,6 +182,8 @@ void serve_reply(struct ipc_req *r, uint32_t type, int code, const char *text,
     uint64_t n, const char *id);
 void serve_members_wake(struct pool *p, bool all);
 void serve_events_wake(struct gossipd *d, bool all);
+/* Blocking event lists parked now. */
+size_t serve_events_parked(void);
 void serve_tick(struct gossipd *d);
 void serve_fail_all(struct gossipd *d);
 

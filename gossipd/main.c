@@ -28,8 +28,10 @@ gossipd_stats(void *arg, struct sbuf *out)
 	for (int i = 0; i < d->npools; i++)
 		pool_stats(&d->pools[i], out);
 	sbuf_printf(out, "events.received %" PRIu64 "\nevents.filtered %"
-	    PRIu64 "\nevents.kept %u\nevents.index %" PRIu64 "\n",
-	    d->events_received, d->events_filtered, d->ev_count, d->ev_index);
+	    PRIu64 "\nevents.kept %u\nevents.index %" PRIu64 "\n"
+	    "events.list_parked %zu\nipc.canceled %" PRIu64 "\n",
+	    d->events_received, d->events_filtered, d->ev_count, d->ev_index,
+	    serve_events_parked(), ipc_server_canceled(d->srv));
 }
 
 static void

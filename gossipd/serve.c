@@ -339,6 +339,22 @@ struct ev_parked {
 
 static struct ev_parked *ev_waiters;
 
+/* httpd's client hung up on the blocking event list: answered now. */
+static void
+event_list_cancel(void *arg, struct ipc_req *r)
+{
+	struct ev_parked **pp = &ev_waiters, *w;
+
+	while ((w = *pp) != NULL && w != arg)
+		pp = &w->next;
+	if (w == NULL)
+		return;
+	*pp = w->next;
+	ipc_reply_error(r, -LE_CANCELED, "blocking query canceled");
+	free(w->name);
+	free(w);
+}
+
 static void
 event_list_request(struct gossipd *d, struct ipc_req *r)
 {
@@ -369,6 +385,7 @@ event_list_request(struct gossipd *d, struct ipc_req *r)
 	w->deadline_ms = mono_ms() + q.wait_ms;
 	w->next = ev_waiters;
 	ev_waiters = w;
+	ipc_req_on_cancel(r, event_list_cancel, w);
 }
 
 void
@@ -388,6 +405,16 @@ serve_events_wake(struct gossipd *d, bool all)
 			pp = &w->next;
 		}
 	}
+}
+
+size_t
+serve_events_parked(void)
+{
+	size_t n = 0;
+
+	for (struct ev_parked *w = ev_waiters; w != NULL; w = w->next)
+		n++;
+	return n;
 }
 
 void

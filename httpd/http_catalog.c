@@ -1365,6 +1365,7 @@ cat_read(struct hreq *hr, uint32_t what, const char *node, size_t nlen)
 	}
 	call = ipc_call_new(h->kvd, MSG_CAT_READ);
 	msg_cat_read_enc(ipc_call_writer(call), &q);
+	hreq_cancellable(hr, h->kvd, call);
 	ipc_call_send_loop(call, timeout, hr->h->loop, on_read_reply, hr);
 }
 

@@ -690,8 +690,17 @@ conn_close(struct hconn *c)
 	struct hsrv *s = c->srv;
 
 	if (c->hr != NULL) {
-		/* Its IPC call finishes later and finds no connection. */
-		c->hr->conn = NULL;
+		/* Its IPC call finishes later and finds no connection; a
+		 * parked blocking query is let go now, not when its wait
+		 * ends (not while stopping: the loop is done). */
+		struct hreq *hr = c->hr;
+
+		if (hr->cancel_to != NULL && loop_running_here(s->h->loop)) {
+			ipc_cancel(hr->cancel_to, hr->cancel_id);
+			atomic_fetch_add(&s->h->blocking_canceled, 1);
+		}
+		hr->cancel_to = NULL;
+		hr->conn = NULL;
 		c->hr = NULL;
 		s->busy--;
 	}

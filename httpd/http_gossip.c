@@ -428,6 +428,7 @@ http_event_list(struct hreq *hr)
 	hr->peer = "gossipd";
 	call = ipc_call_new(hr->h->gossip, MSG_GOSSIP_EVENT_LIST);
 	msg_gossip_event_list_enc(ipc_call_writer(call), &q);
+	hreq_cancellable(hr, hr->h->gossip, call);
 	ipc_call_send_loop(call, q.wait_ms + GOSSIP_RPC_TIMEOUT_MS,
 	    hr->h->loop, on_event_list, hr);
 }

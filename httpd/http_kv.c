@@ -168,6 +168,7 @@ kv_get(struct hreq *hr, const char *key, size_t klen)
 	}
 	call = ipc_call_new(h->kvd, MSG_KV_READ);
 	msg_kv_read_enc(ipc_call_writer(call), &q);
+	hreq_cancellable(hr, h->kvd, call);
 	ipc_call_send_loop(call, timeout, hr->h->loop, on_read_reply, hr);
 }
 

@@ -64,9 +64,11 @@ hreq_finish(struct hreq *hr, uint16_t status, const char *ctype,
 {
 	struct httpd *h = hr->h;
 
-	if (status >= 500)
+	/* Responses sent are counted; none goes to a client that left (a
+	 * cancelled blocking query's answer, say). */
+	if (hr->conn != NULL && status >= 500)
 		atomic_fetch_add(&h->errors_5xx, 1);
-	else if (status >= 400)
+	else if (hr->conn != NULL && status >= 400)
 		atomic_fetch_add(&h->errors_4xx, 1);
 	hconn_respond(hr, status, ctype, body, len);
 	hreq_free(hr);
@@ -135,6 +137,16 @@ hreq_read_headers(struct hreq *hr, uint64_t index, bool known_leader,
 	hreq_set_header(hr, "X-Consul-LastContact", buf);
 	hreq_set_header(hr, "X-Consul-Effective-Consistency",
 	    cons[hr->consistency <= 2 ? hr->consistency : 0]);
+}
+
+void
+hreq_cancellable(struct hreq *hr, struct ipc_client *to,
+    const struct ipc_call *call)
+{
+	if (hr->blk.index == 0)
+		return;
+	hr->cancel_to = to;
+	hr->cancel_id = ipc_call_id(call);
 }
 
 void

@@ -32,6 +32,8 @@ struct httpd {
 	/* Connections open, refused (per-address limit, fd limit), closed
 	 * half-read after a stall; requests refused before any handler. */
 	_Atomic uint64_t conns, conns_refused, conns_stalled, bad_requests;
+	/* Blocking queries let go because their client hung up. */
+	_Atomic uint64_t blocking_canceled;
 	_Atomic bool stopping;
 	_Atomic uint64_t kvd_boot_seen;
 };
@@ -58,6 +60,9 @@ struct hreq {
 	char *key;		/* for messages */
 	const char *peer;	/* daemon called, for errors ("kvd") */
 	void *ctx;		/* a handler's state between call and reply */
+	/* A blocking query's call, cancelled if the client hangs up. */
+	struct ipc_client *cancel_to;
+	uint64_t cancel_id;
 };
 
 /* http_conn.c: the HTTP/1.1 server on h->loop. */
@@ -92,6 +97,11 @@ void hreq_set_header(struct hreq *hr, const char *name, const char *value);
  * X-Consul-Effective-Consistency. */
 void hreq_read_headers(struct hreq *hr, uint64_t index, bool known_leader,
     uint64_t last_contact_ms);
+/* Before sending a blocking query's call (hr->blk.index set): if the
+ * client hangs up while it is parked, the daemon is told to let it go
+ * (ipc_cancel) instead of holding it until its wait ends. */
+void hreq_cancellable(struct hreq *hr, struct ipc_client *to,
+    const struct ipc_call *call);
 /* Maps an IPC failure or an error reply to Consul's status and text. */
 void hreq_ipc_error(struct hreq *hr, int rv, const char *text, size_t len);
 /* Parses ?stale/?consistent/?leader; -1 after answering 400. */

@@ -20,7 +20,8 @@ httpd_stats(void *arg, struct sbuf *out)
 	    "http.blocking %llu\nhttp.errors_4xx %llu\nhttp.errors_5xx %llu\n"
 	    "http.kvd_unavailable %llu\nhttp.conns %llu\n"
 	    "http.conns_refused %llu\nhttp.conns_stalled %llu\n"
-	    "http.bad_requests %llu\nipc.kvd_peers %d\n",
+	    "http.bad_requests %llu\nhttp.blocking_canceled %llu\n"
+	    "ipc.kvd_peers %d\n",
 	    (unsigned long long)atomic_load(&h->requests),
 	    (unsigned long long)atomic_load(&h->inflight),
 	    (unsigned long long)atomic_load(&h->blocking),
@@ -31,6 +32,7 @@ httpd_stats(void *arg, struct sbuf *out)
 	    (unsigned long long)atomic_load(&h->conns_refused),
 	    (unsigned long long)atomic_load(&h->conns_stalled),
 	    (unsigned long long)atomic_load(&h->bad_requests),
+	    (unsigned long long)atomic_load(&h->blocking_canceled),
 	    ipc_client_peers(h->kvd));
 }
 

@@ -243,6 +243,22 @@ waiter_timeout(void *arg)
 	cset_unlink_if_empty(w, s);
 }
 
+/* The caller went away (httpd's client hung up): answered at once, with
+ * no read, instead of when the wait ends. */
+static void
+waiter_cancel(void *arg, struct ipc_req *r)
+{
+	struct cwaiter *wt = arg;
+	struct cat_watch *w = wt->w;
+	struct cset *s = wt->set;
+
+	w->k->st.canceled++;
+	ipc_reply_error(r, -LE_CANCELED, "blocking query canceled");
+	waiter_unlink(wt);
+	free(wt);
+	cset_unlink_if_empty(w, s);
+}
+
 void
 cat_watch_park(struct cat_watch *w, struct ipc_req *r,
     const struct msg_cat_read *q)
@@ -263,6 +279,7 @@ cat_watch_park(struct cat_watch *w, struct ipc_req *r,
 	w->k->st.blocked_total++;
 	wt->timer = loop_timer_new(w->k->loop, waiter_timeout, wt);
 	loop_timer_arm(wt->timer, q->wait_ms);
+	ipc_req_on_cancel(r, waiter_cancel, wt);
 }
 
 /* Answers every waiter of s that is behind, the answer built once. */

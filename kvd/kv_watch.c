@@ -202,6 +202,22 @@ waiter_timeout(void *arg)
 	wset_unlink_if_empty(w, s);
 }
 
+/* The caller went away (httpd's client hung up): answered at once, with
+ * no read, instead of when the wait ends. */
+static void
+waiter_cancel(void *arg, struct ipc_req *r)
+{
+	struct waiter *wt = arg;
+	struct kv_watch *w = wt->w;
+	struct wset *s = wt->set;
+
+	w->k->st.canceled++;
+	ipc_reply_error(r, -LE_CANCELED, "blocking query canceled");
+	waiter_unlink(wt);
+	free(wt);
+	wset_unlink_if_empty(w, s);
+}
+
 void
 kv_watch_park(struct kv_watch *w, struct ipc_req *r,
     const struct msg_kv_read *q)
@@ -222,6 +238,7 @@ kv_watch_park(struct kv_watch *w, struct ipc_req *r,
 	w->k->st.blocked_total++;
 	wt->timer = loop_timer_new(w->k->loop, waiter_timeout, wt);
 	loop_timer_arm(wt->timer, q->wait_ms);
+	ipc_req_on_cancel(r, waiter_cancel, wt);
 }
 
 /* Re-evaluates a set after a change: every waiter whose index is now

@@ -31,6 +31,7 @@ struct kvd_stats {
 	uint64_t blocked_total;
 	uint64_t wakeups;
 	uint64_t timeouts;
+	uint64_t canceled;	/* parked queries whose caller went away */
 	uint64_t reaps;
 	uint64_t proposals;
 	uint64_t propose_errors;

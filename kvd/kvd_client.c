@@ -44,6 +44,8 @@ on_forwarded(void *arg, int rv, struct proto_msg *m)
 	struct mpw *w;
 
 	free(c);
+	if (r == NULL)
+		return;		/* cancelled: httpd's client went away */
 	if (rv != 0) {
 		k->st.fwd_errors++;
 		ipc_reply_error(r, -LE_UNAVAIL, "rpc error making call: %s",
@@ -79,6 +81,20 @@ on_forwarded(void *arg, int rv, struct proto_msg *m)
 	ipc_reply_send(r);
 }
 
+/* httpd's client hung up on a forwarded blocking query: httpd is
+ * answered now; the server keeps its own parked copy until its wait
+ * ends (the cancel does not cross the network), and its answer, when it
+ * comes, is dropped. */
+static void
+forward_cancel(void *arg, struct ipc_req *r)
+{
+	struct fwd_call *c = arg;
+
+	c->k->st.canceled++;
+	c->r = NULL;
+	ipc_reply_error(r, -LE_CANCELED, "blocking query canceled");
+}
+
 static void
 forward(struct kvd *k, struct ipc_req *r, uint64_t wait_ms)
 {
@@ -96,6 +112,8 @@ forward(struct kvd *k, struct ipc_req *r, uint64_t wait_ms)
 	msg_raft_kv_forward_enc_msg(ipc_call_writer(call), &r->msg, timeout);
 	ipc_call_send_loop(call, timeout + RAFT_SLACK_MS, k->loop, on_forwarded,
 	    c);
+	if (wait_ms > 0)
+		ipc_req_on_cancel(r, forward_cancel, c);
 }
 
 static void
@@ -182,12 +200,14 @@ client_stats(void *arg, struct sbuf *out)
 
 	sbuf_printf(out, "kvd.mode client\nkv.reads %llu\nkv.writes %llu\n"
 	    "catalog.reads %llu\ncatalog.writes %llu\nkvfwd.forwarded %llu\n"
-	    "kvfwd.errors %llu\nipc.bad %llu\nipc.inflight %llu\n",
+	    "kvfwd.errors %llu\nkvfwd.canceled %llu\nipc.bad %llu\n"
+	    "ipc.inflight %llu\n",
 	    (unsigned long long)k->st.reads, (unsigned long long)k->st.writes,
 	    (unsigned long long)k->st.cat_reads,
 	    (unsigned long long)k->st.cat_writes,
 	    (unsigned long long)k->st.fwd,
 	    (unsigned long long)k->st.fwd_errors,
+	    (unsigned long long)k->st.canceled,
 	    (unsigned long long)ipc_server_bad(k->srv),
 	    (unsigned long long)ipc_server_inflight(k->srv));
 }

@@ -22,7 +22,8 @@ kvd_stats(void *arg, struct sbuf *out)
 	    "kv.batches %llu\nkv.batch_max %llu\n"
 	    "kv.blocking.parked %zu\nkv.blocking.sets %zu\n"
 	    "kv.blocking.total %llu\nkv.blocking.wakeups %llu\n"
-	    "kv.blocking.timeouts %llu\nkv.tombstones %zu\n"
+	    "kv.blocking.timeouts %llu\nkv.blocking.canceled %llu\n"
+	    "kv.tombstones %zu\n"
 	    "kv.tombstone_reaps %llu\nipc.bad %llu\nipc.inflight %llu\n"
 	    "raft.proposals %llu\nraft.propose_errors %llu\n"
 	    "raft.fetches %llu\nraft.entries_applied %llu\n"
@@ -38,7 +39,8 @@ kvd_stats(void *arg, struct sbuf *out)
 	    (unsigned long long)k->st.batch_max, kv_watch_parked(k->watch),
 	    kv_watch_sets(k->watch), (unsigned long long)k->st.blocked_total,
 	    (unsigned long long)k->st.wakeups,
-	    (unsigned long long)k->st.timeouts, kv_tombstone_count(k->kv),
+	    (unsigned long long)k->st.timeouts,
+	    (unsigned long long)k->st.canceled, kv_tombstone_count(k->kv),
 	    (unsigned long long)k->st.reaps,
 	    (unsigned long long)ipc_server_bad(k->srv),
 	    (unsigned long long)ipc_server_inflight(k->srv),

@@ -1,5 +1,5 @@
-/* admin_msgs.c: payloads of the error reply, the per-daemon admin socket
- * and init's control socket; encoder beside decoder. */
+/* admin_msgs.c: payloads of the error reply, IPC cancels, the per-daemon
+ * admin socket and init's control socket; encoder beside decoder. */
 #include "proto.h"
 #include "rd.h"
 
@@ -25,6 +25,44 @@ msg_error_dec(const struct proto_msg *m, struct msg_error *out,
 	rd_open(&r, m->payload, 2, "error", e);
 	rd_i32(&r, &out->code);
 	rd_str(&r, TEXT_MAX, &out->text, &out->text_len);
+	return rd_end(&r);
+}
+
+void
+msg_ipc_cancel_enc(struct mpw *w, const struct msg_ipc_cancel *in)
+{
+	mpw_array(w, 1);
+	mpw_u64(w, in->req_id);
+}
+
+int
+msg_ipc_cancel_dec(const struct proto_msg *m, struct msg_ipc_cancel *out,
+    struct lerr *e)
+{
+	struct rd r;
+
+	memset(out, 0, sizeof(*out));
+	rd_open(&r, m->payload, 1, "ipc.cancel", e);
+	rd_u64(&r, &out->req_id);
+	return rd_end(&r);
+}
+
+void
+msg_ipc_cancel_reply_enc(struct mpw *w, bool found)
+{
+	mpw_array(w, 1);
+	mpw_bool(w, found);
+}
+
+int
+msg_ipc_cancel_reply_dec(const struct proto_msg *m, bool *found,
+    struct lerr *e)
+{
+	struct rd r;
+
+	*found = false;
+	rd_open(&r, m->payload, 1, "ipc.cancel reply", e);
+	rd_bool(&r, found);
 	return rd_end(&r);
 }
 

@@ -19,7 +19,7 @@
 #include "mp.h"
 
 /* Bump whenever msgs.def or any payload layout changes. */
-#define PROTO_VERSION 5
+#define PROTO_VERSION 6
 
 /* Largest message any daemon accepts (set as NNG_OPT_RECVMAXSZ too). */
 #define PROTO_MAX_MSG (64u << 20)
@@ -71,6 +71,20 @@ struct msg_error {
 };
 void msg_error_enc(struct mpw *w, const struct msg_error *in);
 int msg_error_dec(const struct proto_msg *m, struct msg_error *out,
+    struct lerr *e);
+
+/* ---- MSG_IPC_CANCEL (any client -> the server it called) ---- */
+/* The caller no longer waits for its request req_id (on the same
+ * connection): [req_id]. ipc.c answers it itself; the reply's payload is
+ * [found] (bool: a parked request was cancelled). */
+struct msg_ipc_cancel {
+	uint64_t req_id;
+};
+void msg_ipc_cancel_enc(struct mpw *w, const struct msg_ipc_cancel *in);
+int msg_ipc_cancel_dec(const struct proto_msg *m, struct msg_ipc_cancel *out,
+    struct lerr *e);
+void msg_ipc_cancel_reply_enc(struct mpw *w, bool found);
+int msg_ipc_cancel_reply_dec(const struct proto_msg *m, bool *found,
     struct lerr *e);
 
 /* ---- admin (any -> a daemon's admin socket) ---- */

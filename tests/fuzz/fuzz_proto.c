@@ -24,6 +24,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct msg_admin_reply arr;
 		struct msg_ctl_status_reply cs;
 		struct msg_error er;
+		struct msg_ipc_cancel ic;
+		bool found;
 		struct msg_kv_snapshot ks;
 		struct msg_raft_propose rp;
 		struct msg_raft_index_reply ri;
@@ -134,6 +136,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case MSG_ERROR | PROTO_REPLY:
 		(void)msg_error_dec(&m, &u.er, &e);
+		break;
+	case MSG_IPC_CANCEL:
+		(void)msg_ipc_cancel_dec(&m, &u.ic, &e);
+		break;
+	case MSG_IPC_CANCEL | PROTO_REPLY:
+		(void)msg_ipc_cancel_reply_dec(&m, &u.found, &e);
 		break;
 	case MSG_RAFT_KV_FORWARD:
 		if (msg_raft_kv_forward_dec(&m, &u.kf, &e) == 0 &&

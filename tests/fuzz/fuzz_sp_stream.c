@@ -33,11 +33,47 @@ static struct sockaddr_un ipc_sa;
 static struct sockaddr_in tcp_sa;
 static uint64_t delivered;
 
+/* Requests of type kv.read are parked with a cancel hook (as kvd parks
+ * blocking queries), so that ipc.cancel frames find something to end;
+ * what is left parked is answered once the input is done. */
+#define PARK_MAX 64
+static struct ipc_req *parked[PARK_MAX];
+static int nparked;
+
+static void
+on_cancel(void *arg, struct ipc_req *r)
+{
+	int i = (int)(intptr_t)arg;
+
+	if (parked[i] != r)
+		abort();
+	parked[i] = NULL;
+	ipc_reply_error(r, -LE_CANCELED, "fuzz: canceled");
+}
+
 static void
 handler(void *arg, struct ipc_req *r)
 {
 	(void)arg;
+	if (r->msg.type == MSG_KV_READ && nparked < PARK_MAX) {
+		parked[nparked] = r;
+		ipc_req_on_cancel(r, on_cancel, (void *)(intptr_t)nparked);
+		nparked++;
+		return;
+	}
 	ipc_reply_error(r, -LE_INVAL, "fuzz: %u", (unsigned)r->msg.type);
+}
+
+static void
+answer_parked(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < nparked; i++)
+		if (parked[i] != NULL) {
+			ipc_reply_error(parked[i], -LE_INVAL, "fuzz: late");
+			parked[i] = NULL;
+		}
+	nparked = 0;
 }
 
 static void
@@ -147,5 +183,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	turn(3);
 	close(fd);
 	turn(2);
+	loop_post(L, answer_parked, NULL);	/* run by the loop, as kvd */
+	turn(1);
 	return 0;
 }

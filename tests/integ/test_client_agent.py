@@ -166,6 +166,25 @@ def test_blocking_query_through_client(pool):
     r = cl.get("/v1/kv/cl/blk?index=%d&wait=1s" % r.index, timeout=20)
     el = time.monotonic() - t0
     assert r.status == 200 and el >= 0.9 and el < 4.0 * S, (r, el)
+    # A client that hangs up: the client agent's kvd lets its forwarded
+    # query go at once (the server's copy waits out its own wait).
+    st0 = cl.ctl_stats("kvd")
+    s = socket.create_connection(("127.0.0.1", cl.http_port))
+    s.sendall(("GET /v1/kv/cl/blk?index=%d&wait=5m HTTP/1.1\r\n"
+               "Host: x\r\n\r\n" % r.index).encode())
+    end = time.monotonic() + 5.0 * S
+    while cl.ctl_stats("kvd")["ipc.inflight"] <= st0["ipc.inflight"]:
+        assert time.monotonic() < end, "the query never reached kvd"
+        time.sleep(0.05)
+    s.close()
+    end = time.monotonic() + 5.0 * S
+    while True:
+        st = cl.ctl_stats("kvd")
+        if st["kvfwd.canceled"] == st0["kvfwd.canceled"] + 1 and \
+                st["ipc.inflight"] == st0["ipc.inflight"]:
+            break
+        assert time.monotonic() < end, (st0, st)
+        time.sleep(0.05)
 
 
 def test_python_consul_through_client(pool):

@@ -5,6 +5,7 @@ blocking queries, and the status and agent/self endpoints."""
 import http.client
 import json
 import os
+import socket
 import threading
 import time
 from urllib.parse import quote
@@ -472,6 +473,83 @@ def test_wait_formats_accepted_and_woken(shared_agent, wait):
     assert r.index > idx
     assert H.unb64(one(r)["Value"]) == b"w"
 
+
+
+def _wait_stat(a, daemon, name, want, timeout=5.0 * H.SLOW):
+    """Polls `lictor ctl DAEMON stats` until NAME equals want; returns
+    the last stats."""
+    end = time.monotonic() + timeout
+    while True:
+        st = a.ctl_stats(daemon)
+        if st.get(name) == want or time.monotonic() > end:
+            return st
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["kv", "catalog", "event"])
+def test_blocking_query_let_go_when_client_hangs_up(shared_agent, kind):
+    """A client that hangs up on a parked blocking query (wait=5m) frees
+    it in the daemon holding it at once, not when the wait ends (Go's
+    net/http cancels the request's context; lictor's httpd sends
+    ipc.cancel). The other waiters and the counters of answered
+    requests are untouched."""
+    a = shared_agent
+    if kind == "kv":
+        a.kv_put("kvh/hang/k", b"v")
+        path = "/v1/kv/kvh/hang/k?index=%d&wait=5m" % a.get(
+            "/v1/kv/kvh/hang/k").index
+        daemon, parked, canceled = ("kvd", "kv.blocking.parked",
+                                    "kv.blocking.canceled")
+    elif kind == "catalog":
+        path = "/v1/catalog/nodes?index=%d&wait=5m" % a.get(
+            "/v1/catalog/nodes").index
+        daemon, parked, canceled = ("kvd", "catalog.blocking.parked",
+                                    "kv.blocking.canceled")
+    else:
+        r = a.put("/v1/event/fire/hang-test", body=b"x")
+        assert r.status == 200, r
+        path = "/v1/event/list?name=hang-test&index=%d&wait=5m" % a.get(
+            "/v1/event/list?name=hang-test").index
+        daemon, parked, canceled = ("gossipd", "events.list_parked",
+                                    "ipc.canceled")
+    st0 = a.ctl_stats(daemon)
+    h0 = a.ctl_stats("httpd")
+    # one waiter that stays, one that hangs up
+    keep = http.client.HTTPConnection("127.0.0.1", a.http_port, timeout=30)
+    keep.request("GET", path)
+    s = socket.create_connection(("127.0.0.1", a.http_port))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+    st = _wait_stat(a, daemon, parked, st0[parked] + 2)
+    assert st[parked] == st0[parked] + 2, (parked, st0[parked], st)
+    t0 = time.monotonic()
+    s.close()
+    st = _wait_stat(a, daemon, parked, st0[parked] + 1)
+    el = time.monotonic() - t0
+    assert st[parked] == st0[parked] + 1, \
+        "the hung-up query is still parked %.1f s later: %r" % (el, st)
+    assert st[canceled] == st0[canceled] + 1, (canceled, st0, st)
+    h = a.ctl_stats("httpd")
+    assert h["http.blocking_canceled"] == h0["http.blocking_canceled"] + 1
+    assert h["http.errors_5xx"] == h0["http.errors_5xx"], (h0, h)
+    # the other waiter is still parked, and answered by its own cause
+    if kind == "kv":
+        a.kv_put("kvh/hang/k", b"w")
+    elif kind == "catalog":
+        r = a.put("/v1/catalog/register", body=json.dumps(
+            {"Node": "hang-node", "Address": "192.0.2.7"}).encode())
+        assert r.status == 200, r
+    else:
+        assert a.put("/v1/event/fire/hang-test",
+                     body=b"y").status == 200
+    r = keep.getresponse()
+    assert r.status == 200, r.status
+    r.read()
+    keep.close()
+    st = _wait_stat(a, daemon, parked, st0[parked])
+    assert st[parked] == st0[parked], st
+    if kind == "catalog":
+        a.put("/v1/catalog/deregister",
+              body=json.dumps({"Node": "hang-node"}).encode())
 
 def test_index_zero_does_not_block(shared_agent):
     a = shared_agent

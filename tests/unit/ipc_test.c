@@ -3,7 +3,8 @@
  * failure while the server is down, a server restart failing a parked
  * call (no silent resend), a malformed request on a user socket, both
  * directions against nng's own req0/rep0 sockets, concurrent callers,
- * deadlines, and bad SP framing. */
+ * deadlines, bad SP framing, and cancels (a parked request its caller
+ * takes back). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +35,7 @@ struct fixture {
 	struct ipc_server *srv;
 	struct ipc_req *parked;
 	int handled;
+	int cancels;	/* cancel hooks run */
 };
 
 static void *
@@ -43,8 +45,19 @@ loop_thread(void *arg)
 	return NULL;
 }
 
+static void
+on_cancel(void *arg, struct ipc_req *r)
+{
+	struct fixture *f = arg;
+
+	assert_ptr_equal(r, f->parked);
+	f->cancels++;
+	f->parked = NULL;
+	ipc_reply_error(r, -LE_CANCELED, "canceled by the test");
+}
+
 /* Echoes an admin request's arg as the reply text, or parks it when the
- * arg is "park". */
+ * arg is "park" ("parkc": with a cancel hook). */
 static void
 handler(void *arg, struct ipc_req *r)
 {
@@ -57,6 +70,12 @@ handler(void *arg, struct ipc_req *r)
 	assert_int_equal(msg_admin_req_dec(&r->msg, &req, &e), 0);
 	if (req.arg_len == 4 && memcmp(req.arg, "park", 4) == 0) {
 		f->parked = r;
+		return;
+	}
+	if (req.arg_len == 5 && memcmp(req.arg, "parkc", 5) == 0) {
+		/* parked, and its caller may take it back */
+		f->parked = r;
+		ipc_req_on_cancel(r, on_cancel, f);
 		return;
 	}
 	rep.code = 0;
@@ -120,6 +139,7 @@ struct result {
 	int rv;
 	char text[64];
 	uint32_t type;
+	int32_t code;	/* an error reply's */
 };
 
 static void
@@ -132,7 +152,12 @@ on_reply(void *arg, int rv, struct proto_msg *m)
 	pthread_mutex_lock(&res->mtx);
 	res->rv = rv;
 	if (rv == 0) {
+		struct msg_error me;
+
 		res->type = m->type;
+		if (m->type == (MSG_ERROR | PROTO_REPLY) &&
+		    msg_error_dec(m, &me, &e) == 0)
+			res->code = me.code;
 		if (m->type != (MSG_ERROR | PROTO_REPLY) &&
 		    msg_admin_reply_dec(m, &rep, &e) == 0)
 			snprintf(res->text, sizeof(res->text), "%.*s",
@@ -166,16 +191,21 @@ result_wait(struct result *r, uint64_t ms)
 	return r->done;
 }
 
-static void
+/* Returns the call's id (for ipc_cancel). */
+static uint64_t
 send_arg(struct ipc_client *c, const char *arg, uint64_t timeout,
     struct result *res)
 {
 	struct ipc_call *call = ipc_call_new(c, MSG_ADMIN_STATUS);
 	struct msg_admin_req req = { arg, strlen(arg) };
+	uint64_t id = ipc_call_id(call);
 
 	msg_admin_req_enc(ipc_call_writer(call), &req);
 	ipc_call_send(call, timeout, on_reply, res);
+	return id;
 }
+
+static _Atomic uint64_t x_last_id;	/* send_arg_loop's last call, on its loop */
 
 static void
 send_arg_loop(struct ipc_client *c, const char *arg, uint64_t timeout,
@@ -185,6 +215,7 @@ send_arg_loop(struct ipc_client *c, const char *arg, uint64_t timeout,
 	struct msg_admin_req req = { arg, strlen(arg) };
 
 	msg_admin_req_enc(ipc_call_writer(call), &req);
+	x_last_id = ipc_call_id(call);
 	ipc_call_send_loop(call, timeout, l, on_reply, res);
 }
 
@@ -722,6 +753,166 @@ test_loop_client(void **state)
 	loop_free(x.l);
 }
 
+/* A parked request with a hook is answered when its caller cancels it:
+ * at once, through the hook, and only once. */
+static void
+test_cancel_parked(void **state)
+{
+	struct fixture *f = *state;
+	struct ipc_client *c;
+	struct result res, res2;
+	struct lerr e;
+	uint64_t id, t0;
+
+	assert_int_equal(ipc_client_open(&c, f->url, 9, &e), 0);
+	wait_peers(c);
+	result_init(&res);
+	id = send_arg(c, "parkc", 10000, &res);
+	usleep(100000);
+	assert_false(res.done);
+	assert_int_equal(ipc_server_inflight(f->srv), 1);
+	t0 = mono_ms();
+	ipc_cancel(c, id);
+	assert_true(result_wait(&res, 3000));
+	assert_true(mono_ms() - t0 < 2000);
+	assert_int_equal(res.rv, 0);
+	assert_int_equal(res.type, MSG_ERROR | PROTO_REPLY);
+	assert_int_equal(res.code, -LE_CANCELED);
+	assert_int_equal(f->cancels, 1);
+	assert_int_equal(ipc_server_canceled(f->srv), 1);
+	/* a second cancel of the same id, and one of an id never sent,
+	 * change nothing; calls still flow */
+	ipc_cancel(c, id);
+	ipc_cancel(c, id + 1000);
+	result_init(&res2);
+	send_arg(c, "after", 2000, &res2);
+	assert_true(result_wait(&res2, 3000));
+	assert_string_equal(res2.text, "after");
+	assert_int_equal(f->cancels, 1);
+	assert_int_equal(ipc_server_canceled(f->srv), 1);
+	assert_int_equal(ipc_server_inflight(f->srv), 0);
+	ipc_client_close(c);
+}
+
+/* A request parked without a hook is not cancelled; a cancel from
+ * another connection does not reach a request it did not send; a
+ * cancel after the answer is a no-op. */
+static void
+test_cancel_scope(void **state)
+{
+	struct fixture *f = *state;
+	struct ipc_client *a, *b;
+	struct result res, res2;
+	struct lerr e;
+	uint64_t id;
+
+	assert_int_equal(ipc_client_open(&a, f->url, 9, &e), 0);
+	assert_int_equal(ipc_client_open(&b, f->url, 9, &e), 0);
+	wait_peers(a);
+	wait_peers(b);
+	/* no hook: stays parked until answered */
+	result_init(&res);
+	id = send_arg(a, "park", 10000, &res);
+	usleep(100000);
+	ipc_cancel(a, id);
+	usleep(200000);
+	assert_false(res.done);
+	loop_post(f->loop, answer_parked, f);
+	assert_true(result_wait(&res, 3000));
+	assert_string_equal(res.text, "late");
+	ipc_cancel(a, id);	/* answered already */
+	/* another connection's cancel: not for it */
+	result_init(&res);
+	id = send_arg(a, "parkc", 10000, &res);
+	usleep(100000);
+	ipc_cancel(b, id);
+	result_init(&res2);
+	send_arg(b, "sync", 2000, &res2);	/* the cancel was read */
+	assert_true(result_wait(&res2, 3000));
+	usleep(100000);
+	assert_false(res.done);
+	assert_int_equal(f->cancels, 0);
+	ipc_cancel(a, id);
+	assert_true(result_wait(&res, 3000));
+	assert_int_equal(res.code, -LE_CANCELED);
+	assert_int_equal(f->cancels, 1);
+	ipc_client_close(a);
+	ipc_client_close(b);
+}
+
+/* A cancel whose payload does not decode, on a user socket: an error
+ * reply, counted, and the server carries on. */
+static void
+test_cancel_malformed(void **state)
+{
+	struct fixture *f = *state;
+	struct ipc_client *c;
+	struct ipc_call *call;
+	struct msg_admin_req req = { "not an id", 9 };
+	struct result res;
+	struct lerr e;
+
+	assert_int_equal(ipc_client_open(&c, f->url, 9, &e), 0);
+	wait_peers(c);
+	result_init(&res);
+	call = ipc_call_new(c, MSG_IPC_CANCEL);
+	msg_admin_req_enc(ipc_call_writer(call), &req);
+	ipc_call_send(call, 2000, on_reply, &res);
+	assert_true(result_wait(&res, 3000));
+	assert_int_equal(res.rv, 0);
+	assert_int_equal(res.type, MSG_ERROR | PROTO_REPLY);
+	assert_int_equal(res.code, -LE_MALFORMED);
+	assert_int_equal(ipc_server_bad(f->srv), 1);
+	result_init(&res);
+	send_arg(c, "still", 2000, &res);
+	assert_true(result_wait(&res, 3000));
+	assert_string_equal(res.text, "still");
+	ipc_client_close(c);
+}
+
+struct lc_cancel {
+	struct ipc_client *c;
+	uint64_t id;
+};
+
+static void
+lc_cancel_now(void *arg)
+{
+	struct lc_cancel *x = arg;
+
+	ipc_cancel(x->c, x->id);
+}
+
+/* A loop client cancels from its loop's thread, as httpd does. */
+static void
+test_cancel_loop_client(void **state)
+{
+	struct fixture *f = *state;
+	struct lc x = { 0 };
+	struct lc_cancel xc;
+	struct result res;
+	struct lerr e;
+
+	assert_int_equal(loop_new(&x.l), 0);
+	assert_int_equal(ipc_client_open_loop(&x.c, f->url, 9, x.l, &e), 0);
+	pthread_create(&x.thr, NULL, loop_thread, x.l);
+	wait_peers(x.c);
+	lc_call(&x, "parkc", 10000, &res);
+	usleep(100000);
+	assert_false(res.done);
+	xc.c = x.c;
+	xc.id = x_last_id;
+	loop_post(x.l, lc_cancel_now, &xc);
+	assert_true(result_wait(&res, 3000));
+	assert_int_equal(res.code, -LE_CANCELED);
+	assert_int_equal(f->cancels, 1);
+	loop_stop(x.l);
+	pthread_join(x.thr, NULL);
+	ipc_client_close(x.c);
+	loop_drain(x.l);
+	loop_free(x.l);
+}
+
 int
 main(void)
 {
@@ -747,6 +938,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_call_after_close, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_loop_client, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_parked, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_scope, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_malformed, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_loop_client, setup,
 		    teardown),
 	};
 
