@@ -102,6 +102,7 @@ struct hconn {
 	bool hdr_value;		/* the last header callback was a value */
 	bool peer_eof;
 	bool flush_queued;
+	bool ip_counted;	/* in its address's count (not a refused one) */
 	bool keep_alive;
 	int fail;		/* status to answer a request refused while read */
 	http_parser p;
@@ -711,7 +712,8 @@ conn_close(struct hconn *c)
 		s->all = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	ip_add(s, c->addr, -1);
+	if (c->ip_counted)
+		ip_add(s, c->addr, -1);
 	s->nconns--;
 	atomic_store(&s->h->conns, s->nconns);
 	loop_unwatch_fd(s->h->loop, c->fd);
@@ -790,12 +792,13 @@ conn_new(struct hsrv *s, int fd, const struct sockaddr_storage *ss)
 	if (s->all != NULL)
 		s->all->prev = c;
 	s->all = c;
-	ip_add(s, key, 1);
 	s->nconns++;
 	atomic_store(&h->conns, s->nconns);
 	if (over) {
 		/* As Consul: 429 with its text, then close (lingering, so
-		 * the client reads it). */
+		 * the client reads it). It is not counted against its
+		 * address: Consul's limiter closes it at once, so while it
+		 * lingers here a connection that leaves makes room. */
 		atomic_fetch_add(&h->conns_refused, 1);
 		sbuf_adds(&c->out, TOO_MANY_RESP);
 		c->keep_alive = false;
@@ -803,6 +806,8 @@ conn_new(struct hsrv *s, int fd, const struct sockaddr_storage *ss)
 		conn_queue_flush(c);
 		return;
 	}
+	ip_add(s, key, 1);
+	c->ip_counted = true;
 	idle_touch(c);
 }
 

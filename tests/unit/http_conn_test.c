@@ -1157,6 +1157,18 @@ test_per_client_limit(void **state)
 	assert_resp(&r, 404, NOT_FOUND);
 	resp_free(&r);
 	assert_true(atomic_load(&f->h.conns_refused) == 2);
+	/* a refused one that lingers (its client has not closed) does not
+	 * hold a place: one leaving makes room at once, as in Consul */
+	x = cli_open(f);
+	cli_expect(x, TOO_MANY);
+	cli_close(c[0]);
+	assert_true(wait_for(f, conns_are, 3, 2000));
+	c[0] = cli_open(f);
+	cli_req(c[0], "GET /nope HTTP/1.1\r\n\r\n", &r);
+	assert_resp(&r, 404, NOT_FOUND);
+	resp_free(&r);
+	assert_true(atomic_load(&f->h.conns_refused) == 3);
+	cli_close(x);
 	for (int i = 0; i < 3; i++)
 		cli_close(c[i]);
 	assert_true(wait_for(f, conns_are, 0, 2000));
