@@ -510,7 +510,7 @@ ipc_req_on_cancel(struct ipc_req *pub, ipc_cancel_fn fn, void *arg)
 {
 	struct sreq *r = pub->priv;
 
-	if (!loop_running_here(pub->srv->loop))
+	if (!loop_on_thread(pub->srv->loop))
 		fatalx("ipc: a cancel hook set off the server's loop");
 	r->on_cancel = fn;
 	r->cancel_arg = arg;
@@ -1018,9 +1018,15 @@ ipc_reply_send(struct ipc_req *pub)
 
 	if (r->w.err != 0)
 		fatalx("ipc: out of memory encoding a reply");
-	if (r->on_cancel != NULL && !loop_running_here(pub->srv->loop))
-		fatalx("ipc: a cancellable request answered off its loop");
-	r->on_cancel = NULL;
+	if (r->on_cancel != NULL) {
+		/* Its loop's thread, running or stopped (a daemon answers
+		 * what is left after its loop returns); only that thread
+		 * reads the hook. */
+		if (!loop_on_thread(pub->srv->loop))
+			fatalx("ipc: a cancellable request answered off its "
+			    "loop");
+		r->on_cancel = NULL;
+	}
 	mpw_free(&r->w);
 	if (r->out.len - FRAME_HDR - r->bt_len > PROTO_MAX_MSG) {
 		/* The client would drop the connection, and every call on

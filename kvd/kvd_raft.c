@@ -33,7 +33,7 @@
 struct read_wait {
 	struct read_wait *next;
 	struct kvd *k;
-	struct ipc_req *req;
+	struct ipc_req *req;	/* NULL once cancelled (answered already) */
 	bool catalog;		/* which of the two reads */
 	struct msg_kv_read q;	/* borrow from req's message */
 	struct msg_cat_read cq;
@@ -186,9 +186,14 @@ read_waits_check(struct kvd *k)
 	uint64_t now = loop_now_ms(k->loop);
 
 	while ((w = *pp) != NULL) {
-		if (w->indexed && w->index <= applied) {
+		if (w->indexed && w->req == NULL) {
+			*pp = w->next;	/* cancelled while it waited */
+			k->nreadwait--;
+			free(w);
+		} else if (w->indexed && w->index <= applied) {
 			*pp = w->next;
 			k->nreadwait--;
+			/* served or parked: either replaces the hook */
 			if (w->catalog)
 				cat_serve_read(k, w->req, &w->cq);
 			else
@@ -385,12 +390,26 @@ on_read_index(void *arg, int rv, struct proto_msg *m)
 		;
 	*pp = w->next;
 	k->nreadwait--;
-	if (code == -LE_NOLEADER)
+	if (w->req == NULL)
+		;		/* cancelled: answered already */
+	else if (code == -LE_NOLEADER)
 		ipc_reply_error(w->req, code, "No cluster leader");
 	else
 		ipc_reply_error(w->req, code, "%s", rv != 0 ?
 		    "raftd is not available" : le_strerror(code));
 	free(w);
+}
+
+/* httpd's client hung up on a blocking query still waiting for its read
+ * index: answered now; the wait stays until raftd's answer frees it. */
+static void
+read_wait_cancel(void *arg, struct ipc_req *r)
+{
+	struct read_wait *w = arg;
+
+	w->k->st.canceled++;
+	w->req = NULL;
+	ipc_reply_error(r, -LE_CANCELED, "blocking query canceled");
 }
 
 static void
@@ -408,6 +427,8 @@ ask_read_index(struct kvd *k, struct read_wait *w, uint32_t consistency)
 	msg_raft_read_index_enc(ipc_call_writer(call), &ri);
 	ipc_call_send_loop(call, READ_INDEX_TIMEOUT_MS, k->loop, on_read_index,
 	    w);
+	if (w->catalog ? w->cq.min_index > 0 : w->q.min_index > 0)
+		ipc_req_on_cancel(w->req, read_wait_cancel, w);
 }
 
 void
@@ -449,7 +470,8 @@ kvd_read_waits_fail(struct kvd *k, int code, const char *text)
 		}
 		*pp = w->next;
 		k->nreadwait--;
-		ipc_reply_error(w->req, code, "%s", text);
+		if (w->req != NULL)
+			ipc_reply_error(w->req, code, "%s", text);
 		free(w);
 	}
 }

@@ -798,6 +798,24 @@ def test_no_quorum_fails_fast_and_recovers(cluster_factory):
     assert surv.raft_configuration(stale=True) is not None
     assert surv.leader() == ""
 
+    # A consistent blocking query waits for a read index that no leader
+    # gives; its client hangs up: kvd lets it go then, not when raftd
+    # gives up on the read index.
+    st0 = surv.ctl_stats("kvd")
+    sk = socket.create_connection(("127.0.0.1", surv.http_port))
+    sk.sendall(("GET /v1/kv/nq/before?consistent&index=%d&wait=5m "
+                "HTTP/1.1\r\nHost: x\r\n\r\n" % r.index).encode())
+    H.poll("the query waits for its read index",
+           lambda: surv.ctl_stats("kvd")["raft.read_waits"] >
+           st0["raft.read_waits"], 4 * S)
+    t0 = time.monotonic()
+    sk.close()
+    H.poll("the hung-up query let go",
+           lambda: surv.ctl_stats("kvd")["kv.blocking.canceled"] ==
+           st0["kv.blocking.canceled"] + 1, 10 * S)
+    print("a consistent blocking query let go %.2f s after its client "
+          "hung up" % (time.monotonic() - t0))
+
     # The others come back: a leader again, writes succeed, nothing lost.
     a1.start(wait="http")
     a2.start(wait="http")

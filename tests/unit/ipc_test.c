@@ -870,6 +870,35 @@ test_cancel_malformed(void **state)
 	ipc_client_close(c);
 }
 
+/* A daemon answers what is left parked after its loop returned (gossipd
+ * its event lists, kvd through its drain): a hooked request answered on
+ * the owner's thread while the loop is stopped is sent once the loop
+ * runs again (or drains), never a fatal error. */
+static void
+test_cancel_hook_answered_after_stop(void **state)
+{
+	struct fixture *f = *state;
+	struct ipc_client *c;
+	struct result res;
+	struct lerr e;
+
+	assert_int_equal(ipc_client_open(&c, f->url, 9, &e), 0);
+	wait_peers(c);
+	result_init(&res);
+	send_arg(c, "parkc", 10000, &res);
+	usleep(100000);
+	assert_non_null(f->parked);
+	loop_stop(f->loop);
+	pthread_join(f->thr, NULL);
+	answer_parked(f);		/* the owner's thread, loop stopped */
+	pthread_create(&f->thr, NULL, loop_thread, f->loop);
+	assert_true(result_wait(&res, 3000));
+	assert_int_equal(res.rv, 0);
+	assert_string_equal(res.text, "late");
+	assert_int_equal(f->cancels, 0);
+	ipc_client_close(c);
+}
+
 struct lc_cancel {
 	struct ipc_client *c;
 	uint64_t id;
@@ -947,6 +976,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_loop_client, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cancel_hook_answered_after_stop, setup, teardown),
 	};
 
 	log_setlevel(LOG_LVL_ERROR);
