@@ -516,6 +516,13 @@ ipc_req_on_cancel(struct ipc_req *pub, ipc_cancel_fn fn, void *arg)
 	r->cancel_arg = arg;
 }
 
+void
+ipc_reply_canceled(struct ipc_req *pub)
+{
+	ipc_reply_error(pub, -LE_CANCELED, "blocking query canceled: its "
+	    "caller went away");
+}
+
 /* One request frame from c. Returns false when the connection must be
  * dropped. */
 static bool

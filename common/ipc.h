@@ -75,6 +75,8 @@ void ipc_reply_error(struct ipc_req *r, int code, const char *fmt, ...)
  * request that was never given one is not cancelled. */
 typedef void (*ipc_cancel_fn)(void *arg, struct ipc_req *req);
 void ipc_req_on_cancel(struct ipc_req *r, ipc_cancel_fn fn, void *arg);
+/* What a cancel hook answers: MSG_ERROR -LE_CANCELED. */
+void ipc_reply_canceled(struct ipc_req *r);
 uint64_t ipc_server_canceled(const struct ipc_server *s);
 
 /* ---- clients ---- */

@@ -350,7 +350,7 @@ event_list_cancel(void *arg, struct ipc_req *r)
 	if (w == NULL)
 		return;
 	*pp = w->next;
-	ipc_reply_error(r, -LE_CANCELED, "blocking query canceled");
+	ipc_reply_canceled(r);
 	free(w->name);
 	free(w);
 }

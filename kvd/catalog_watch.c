@@ -253,7 +253,7 @@ waiter_cancel(void *arg, struct ipc_req *r)
 	struct cset *s = wt->set;
 
 	w->k->st.canceled++;
-	ipc_reply_error(r, -LE_CANCELED, "blocking query canceled");
+	ipc_reply_canceled(r);
 	waiter_unlink(wt);
 	free(wt);
 	cset_unlink_if_empty(w, s);

@@ -212,7 +212,7 @@ waiter_cancel(void *arg, struct ipc_req *r)
 	struct wset *s = wt->set;
 
 	w->k->st.canceled++;
-	ipc_reply_error(r, -LE_CANCELED, "blocking query canceled");
+	ipc_reply_canceled(r);
 	waiter_unlink(wt);
 	free(wt);
 	wset_unlink_if_empty(w, s);

@@ -92,7 +92,7 @@ forward_cancel(void *arg, struct ipc_req *r)
 
 	c->k->st.canceled++;
 	c->r = NULL;
-	ipc_reply_error(r, -LE_CANCELED, "blocking query canceled");
+	ipc_reply_canceled(r);
 }
 
 static void

@@ -409,7 +409,7 @@ read_wait_cancel(void *arg, struct ipc_req *r)
 
 	w->k->st.canceled++;
 	w->req = NULL;
-	ipc_reply_error(r, -LE_CANCELED, "blocking query canceled");
+	ipc_reply_canceled(r);
 }
 
 static void

@@ -48,7 +48,7 @@ on_cancel(void *arg, struct ipc_req *r)
 	if (parked[i] != r)
 		abort();
 	parked[i] = NULL;
-	ipc_reply_error(r, -LE_CANCELED, "fuzz: canceled");
+	ipc_reply_canceled(r);
 }
 
 static void

@@ -53,7 +53,7 @@ on_cancel(void *arg, struct ipc_req *r)
 	assert_ptr_equal(r, f->parked);
 	f->cancels++;
 	f->parked = NULL;
-	ipc_reply_error(r, -LE_CANCELED, "canceled by the test");
+	ipc_reply_canceled(r);
 }
 
 /* Echoes an admin request's arg as the reply text, or parks it when the
@@ -227,6 +227,18 @@ wait_peers(struct ipc_client *c)
 	while (ipc_client_peers(c) == 0 && mono_ms() < end)
 		usleep(2000);
 	assert_true(ipc_client_peers(c) > 0);
+}
+
+/* A thread-mode client of the fixture's server, connected. */
+static struct ipc_client *
+open_client(struct fixture *f)
+{
+	struct ipc_client *c;
+	struct lerr e;
+
+	assert_int_equal(ipc_client_open(&c, f->url, 9, &e), 0);
+	wait_peers(c);
+	return c;
 }
 
 static void
@@ -761,11 +773,9 @@ test_cancel_parked(void **state)
 	struct fixture *f = *state;
 	struct ipc_client *c;
 	struct result res, res2;
-	struct lerr e;
 	uint64_t id, t0;
 
-	assert_int_equal(ipc_client_open(&c, f->url, 9, &e), 0);
-	wait_peers(c);
+	c = open_client(f);
 	result_init(&res);
 	id = send_arg(c, "parkc", 10000, &res);
 	usleep(100000);
@@ -803,13 +813,10 @@ test_cancel_scope(void **state)
 	struct fixture *f = *state;
 	struct ipc_client *a, *b;
 	struct result res, res2;
-	struct lerr e;
 	uint64_t id;
 
-	assert_int_equal(ipc_client_open(&a, f->url, 9, &e), 0);
-	assert_int_equal(ipc_client_open(&b, f->url, 9, &e), 0);
-	wait_peers(a);
-	wait_peers(b);
+	a = open_client(f);
+	b = open_client(f);
 	/* no hook: stays parked until answered */
 	result_init(&res);
 	id = send_arg(a, "park", 10000, &res);
@@ -850,10 +857,8 @@ test_cancel_malformed(void **state)
 	struct ipc_call *call;
 	struct msg_admin_req req = { "not an id", 9 };
 	struct result res;
-	struct lerr e;
 
-	assert_int_equal(ipc_client_open(&c, f->url, 9, &e), 0);
-	wait_peers(c);
+	c = open_client(f);
 	result_init(&res);
 	call = ipc_call_new(c, MSG_IPC_CANCEL);
 	msg_admin_req_enc(ipc_call_writer(call), &req);
@@ -880,10 +885,8 @@ test_cancel_hook_answered_after_stop(void **state)
 	struct fixture *f = *state;
 	struct ipc_client *c;
 	struct result res;
-	struct lerr e;
 
-	assert_int_equal(ipc_client_open(&c, f->url, 9, &e), 0);
-	wait_peers(c);
+	c = open_client(f);
 	result_init(&res);
 	send_arg(c, "parkc", 10000, &res);
 	usleep(100000);
