@@ -39,6 +39,7 @@ struct waiter {
 	uint32_t num;		/* consistency or operator op */
 	bool leave;		/* our own leave: stop the agent after */
 	uint64_t remote_id;	/* a follower's request id, for its reply */
+	uint64_t peer;		/* that follower's server id */
 	/* The core's outcome, noted inside its callback and answered from
 	 * the loop (serve_complete): answering frees the waiter, which a
 	 * caller up the stack may still hold. */
@@ -161,7 +162,9 @@ answer_remote(struct raftd *d, struct waiter *w, int code, const char *text,
 
 	if (code == -LE_NOTLEADER)
 		code = -LE_NOLEADER;
-
+	/* It waits to apply what it is answered: the commit goes first. */
+	if (code == 0)
+		(void)raft_tell_commit(d->r, w->peer, index);
 	send_fwd_reply(d, w->reply_addr, type, w->remote_id, code, index, text);
 	waiter_free(d, w);
 }
@@ -518,6 +521,7 @@ serve_fwd_in(struct raftd *d, const struct rw_msg *m)
 	snprintf(w->reply_addr, sizeof(w->reply_addr), "%s", addr);
 	w->num = (uint32_t)f->num;
 	w->remote_id = f->req_id;
+	w->peer = m->from;
 	switch (m->type) {
 	case RW_FWD_PROPOSE:
 		rv = propose_batch(d, f->data, f->data_len, &w->index,

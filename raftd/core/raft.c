@@ -34,6 +34,7 @@ raft_options_default(struct raft_options *o)
 	memset(o, 0, sizeof(*o));
 	o->election_timeout_ms = 1000;
 	o->heartbeat_ms = 100;
+	o->commit_timeout_ms = 50;
 	o->lease_ms = 0;
 	o->prevote = true;
 	o->check_quorum = true;
@@ -507,6 +508,7 @@ raft_tick(struct raft *r)
 	if (r->state == RAFT_LEADER) {
 		if (r->now >= r->hb_at)
 			repl_heartbeat_tick(r);
+		repl_commit_tick(r);
 		read_tick(r);
 	}
 	rlog_reap(&r->log, RAFT_REAP_PER_TICK);

@@ -234,6 +234,11 @@ struct raft_stats {
 struct raft_options {
 	uint32_t election_timeout_ms;	/* randomized in [t, 2t) */
 	uint32_t heartbeat_ms;
+	/* A follower with nothing more to receive learns a commit this long
+	 * after it (at the next tick past it), unless an append carries it
+	 * first or raft_tell_commit asks for it at once; 0 = at once.
+	 * Consul's CommitTimeout (50 ms). */
+	uint32_t commit_timeout_ms;
 	/* A leader answers raft_lease_read for this long after a quorum
 	 * acknowledged a round. Must stay below election_timeout_ms by more
 	 * than the worst clock drift; 0 = 90% of the election timeout. */
@@ -397,6 +402,12 @@ int raft_transfer(struct raft *r, uint64_t to);
  * calls read_done(id, index, 0); the daemon answers the read once the
  * state machine applied index. Batch many client reads under one id. */
 int raft_read_index(struct raft *r, uint64_t id);
+
+/* Leader only: follower id waits to learn that index (0: our commit) is
+ * committed, because a proposal or read it forwarded was just answered:
+ * it is told as soon as it holds the entry, without waiting for
+ * commit_timeout_ms. No effect elsewhere. */
+int raft_tell_commit(struct raft *r, uint64_t id, uint64_t index);
 
 /* Leader only, no network round: *index is safe to read at (once applied)
  * while the leader's lease holds. -RAFT_E_NOTLEADER, or -LE_UNAVAIL when

@@ -77,6 +77,9 @@ struct progress {
 	uint64_t progress_at;	/* match last advanced, or state reset */
 	uint64_t sent_at;
 	uint64_t commit_sent;	/* highest commit index told to it */
+	uint64_t commit_due;	/* when to tell it an untold commit; 0: none */
+	uint64_t commit_known;	/* it was told the commit up to here */
+	uint64_t commit_wanted;	/* it waits to learn this index committed */
 	uint64_t snap_index;
 	uint32_t if_head;
 	uint32_t if_n;
@@ -233,6 +236,7 @@ void repl_send_append(struct raft *r, struct progress *p);
 void repl_send_heartbeat(struct raft *r, struct progress *p);
 void repl_broadcast(struct raft *r);
 void repl_heartbeat_tick(struct raft *r);
+void repl_commit_tick(struct raft *r);
 int repl_leader_append(struct raft *r, const struct raft_entry *e, size_t n);
 void repl_handle_append(struct raft *r, const struct raft_msg *m);
 void repl_handle_append_resp(struct raft *r, const struct raft_msg *m);

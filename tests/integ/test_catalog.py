@@ -716,6 +716,9 @@ def test_replicated_on_three_servers(cluster_factory):
     # settle so that only this test's writes move the indexes below.
     wait_reconciled(lead, c.agents)
     if gossip_runs(lead):
+        # A stale read trails the leader (by up to raftd's commit
+        # timeout when writes stop, as Consul's by its CommitTimeout).
+        wait_reconciled(fol[0], c.agents)
         for a in c.agents:
             _, doc = node(fol[0], a.name, "?stale")
             assert doc["Node"]["ID"] == node_id(a)

@@ -1938,6 +1938,7 @@ sim_opts_random(struct sim_opts *o, uint64_t seed, int voters, int spares)
 	o->ropt.snapshot_threshold = PICK(&g, 16, 64, 1000);
 	o->ropt.snapshot_trailing = PICK(&g, 0, 4, 32);
 	o->ropt.max_uncommitted = PICK(&g, 16, 64, 256);
+	o->ropt.commit_timeout_ms = PICK(&g, 0, 10, 50);
 }
 
 int

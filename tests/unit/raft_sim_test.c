@@ -173,6 +173,7 @@ cap_boot(uint64_t term, const uint64_t *terms, size_t n, int voters)
 	raft_options_default(&o);
 	o.election_timeout_ms = 300;
 	o.heartbeat_ms = 50;
+	o.commit_timeout_ms = 20;
 	assert_int_equal(raft_new(1, &o, &cap_ops, c, &c->r), 0);
 	conf3(&conf, voters);
 	memset(e, 0, sizeof(e));
@@ -541,6 +542,97 @@ test_leader_counts_own_durable(void **state)
 	assert_int_equal(raft_persisted(c->r, c->last_seq), 0);
 	raft_status(c->r, &st);
 	assert_int_equal(st.commit, 4);
+	cap_free(c);
+}
+
+/* How many appends to `to` since message `from` carry a commit of at
+ * least `commit`, anchored at or past `prev` (what the follower can use). */
+static int
+commit_msgs(struct cap *c, size_t from, uint64_t to, uint64_t commit,
+    uint64_t prev)
+{
+	int n = 0;
+
+	for (size_t i = from; i < c->nmsgs; i++)
+		if (c->msgs[i].type == RAFT_MSG_APPEND && c->msgs[i].to == to &&
+		    c->msgs[i].u.append.commit >= commit &&
+		    c->msgs[i].u.append.prev_index +
+		    c->msgs[i].u.append.n >= prev)
+			n++;
+	return n;
+}
+
+static void
+test_commit_told(void **state)
+{
+	struct cap *c = leader_term3();
+	struct raft_msg m;
+	struct raft_status st;
+	uint64_t idx;
+	size_t mark = c->nmsgs;
+
+	/* Followers with nothing more coming learn a commit
+	 * commit_timeout_ms later, not at once (it cost the leader's client
+	 * a wake-up of every follower per write). */
+	m = mk_ack(2, 3, 3);
+	assert_int_equal(raft_step(c->r, &m), 0);
+	m = mk_ack(3, 3, 3);
+	assert_int_equal(raft_step(c->r, &m), 0);
+	raft_status(c->r, &st);
+	assert_int_equal(st.commit, 3);
+	assert_int_equal(commit_msgs(c, mark, 2, 3, 3), 0);
+	assert_int_equal(commit_msgs(c, mark, 3, 3, 3), 0);
+	c->now += 19;
+	assert_int_equal(raft_tick(c->r), 0);
+	assert_int_equal(commit_msgs(c, mark, 2, 3, 3), 0);
+	c->now += 1;
+	assert_int_equal(raft_tick(c->r), 0);
+	assert_int_equal(commit_msgs(c, mark, 2, 3, 3), 1);
+	assert_int_equal(commit_msgs(c, mark, 3, 3, 3), 1);
+
+	/* Follower 2 forwarded entry 4 and waits on it; 3's ack commits it
+	 * while 2's is still on its way: 2 is told the moment its ack shows
+	 * it holds the entry (a heartbeat anchored before it would not tell
+	 * it), 3 only later. */
+	assert_int_equal(raft_propose(c->r, RAFT_ENTRY_NORMAL, "p", 1, &idx,
+	    NULL), 0);
+	assert_int_equal(idx, 4);
+	assert_int_equal(raft_persisted(c->r, c->last_seq), 0);
+	m = mk_ack(3, 3, 4);
+	assert_int_equal(raft_step(c->r, &m), 0);
+	raft_status(c->r, &st);
+	assert_int_equal(st.commit, 4);
+	mark = c->nmsgs;
+	assert_int_equal(raft_tell_commit(c->r, 2, 4), 0);
+	assert_int_equal(commit_msgs(c, mark, 2, 4, 4), 0);
+	m = mk_ack(2, 3, 4);
+	assert_int_equal(raft_step(c->r, &m), 0);
+	assert_int_equal(commit_msgs(c, mark, 2, 4, 4), 1);
+	assert_int_equal(commit_msgs(c, mark, 3, 4, 4), 0);
+	/* Told already: asking again sends nothing. */
+	mark = c->nmsgs;
+	assert_int_equal(raft_tell_commit(c->r, 2, 4), 0);
+	assert_int_equal(commit_msgs(c, mark, 2, 4, 4), 0);
+	c->now += 20;
+	assert_int_equal(raft_tick(c->r), 0);
+	assert_int_equal(commit_msgs(c, mark, 3, 4, 4), 1);
+	assert_int_equal(commit_msgs(c, mark, 2, 4, 4), 0);
+
+	/* A follower that holds the entry already is told at once. */
+	assert_int_equal(raft_propose(c->r, RAFT_ENTRY_NORMAL, "q", 1, &idx,
+	    NULL), 0);
+	assert_int_equal(raft_persisted(c->r, c->last_seq), 0);
+	m = mk_ack(2, 3, 5);
+	assert_int_equal(raft_step(c->r, &m), 0);
+	m = mk_ack(3, 3, 5);
+	assert_int_equal(raft_step(c->r, &m), 0);
+	mark = c->nmsgs;
+	assert_int_equal(raft_tell_commit(c->r, 3, 5), 0);
+	assert_int_equal(commit_msgs(c, mark, 3, 5, 5), 1);
+	assert_int_equal(commit_msgs(c, mark, 2, 5, 5), 0);
+	/* Not the leader's to tell: an unknown server, or ourselves. */
+	assert_int_equal(raft_tell_commit(c->r, 9, 5), 0);
+	assert_int_equal(raft_tell_commit(c->r, 1, 5), 0);
 	cap_free(c);
 }
 
@@ -1210,6 +1302,7 @@ main(void)
 		cmocka_unit_test(test_config_on_append),
 		cmocka_unit_test(test_previous_term_needs_current),
 		cmocka_unit_test(test_leader_counts_own_durable),
+		cmocka_unit_test(test_commit_told),
 		cmocka_unit_test(test_reject_floor),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_election_3),
