@@ -332,7 +332,11 @@ on_fetch_reply(void *arg, int rv, struct proto_msg *m)
 	cat_touched_flush(k);
 	read_waits_check(k);
 	cat_rc_kick(k->rc);
-	kvd_fetch(k);
+	/* The next fetch goes after this turn's replies: sending it now
+	 * would wake raftd (a costly cross-CPU wake-up in a VM) before the
+	 * writes just applied are answered. loop_defer keeps order, and the
+	 * replies' flush was deferred first. */
+	loop_defer(k->loop, kvd_fetch_retry, k);
 }
 
 void
