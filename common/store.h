@@ -23,6 +23,18 @@ struct store_iter;
 
 /* Opens (creating if missing) a RocksDB database at path. */
 int store_open_rocks(const char *path, struct store **out, struct lerr *e);
+
+/* How a RocksDB store is tuned beyond the defaults. */
+struct store_rocks_opts {
+	/* Reuse write-ahead log files, so that a synced write overwrites
+	 * blocks on the disk instead of growing a file: for a store whose
+	 * writes are small and synced one by one (raftd's log). The logs
+	 * are cut back to their intact records before the open
+	 * (wal_trim.h); memtables are smaller so that reuse starts soon. */
+	bool reuse_log;
+};
+int store_open_rocks_opts(const char *path, const struct store_rocks_opts *o,
+    struct store **out, struct lerr *e);
 /* Opens an empty in-memory store. */
 int store_open_mem(struct store **out);
 void store_close(struct store *s);
