@@ -12,7 +12,14 @@
 # benchmark, not a test: it prints figures and fails only if something
 # could not run.
 #
-#   bash bench/raft_bench.sh [-d SECONDS] [-c "1 16 64"] [-r ROUNDS]
+#   bash bench/raft_bench.sh [-d SECONDS] [-c "1 16 64"] [-r ROUNDS] [-w SECONDS]
+#
+# -w (default 10) first writes through both clusters with 16 clients for
+# that long, unrecorded, so that each is measured as a server that has
+# been running: lictor's Raft log reuses its files only once its first
+# 8 MiB log file is done with (docs/architecture.md, "The log's disk
+# writes"), and a fresh cluster's first minutes would measure the
+# appending files it starts with. etcd gets the same writes.
 #
 # -r runs every client count ROUNDS times, lictor and etcd alternating
 # which goes first, and reports the medians with the spread of the
@@ -39,16 +46,19 @@ NKEYS=${NKEYS:-10000}
 VSIZE=${VSIZE:-256}
 CONNS_LIST="1 16 64"
 ROUNDS=1
+WARM=10
 
-while getopts "d:c:r:h" o; do
+while getopts "d:c:r:w:h" o; do
 	case $o in
 	d) DURATION=${OPTARG%s} ;;
 	c) CONNS_LIST=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
-	*) sed -n '2,24p' "$0"; exit 2 ;;
+	w) WARM=${OPTARG%s} ;;
+	*) sed -n '2,32p' "$0"; exit 2 ;;
 	esac
 done
 case $DURATION in ''|*[!0-9]*) echo "duration must be whole seconds" >&2; exit 2 ;; esac
+case $WARM in ''|*[!0-9]*) echo "warm-up must be whole seconds" >&2; exit 2 ;; esac
 case $ROUNDS in ''|*[!0-9]*|0) echo "rounds must be a whole number from 1" >&2; exit 2 ;; esac
 
 [ -x "$LICTOR" ] || { echo "no lictor binary at $LICTOR: build first" >&2; exit 1; }
@@ -134,6 +144,16 @@ el=$($PY "$RLIB" leader etcd "${eaddrs[@]}")
 echo "leaders: lictor ${laddrs[ll]}, etcd ${eaddrs[el]}"
 $PY "$LIB" preload lictor "${laddrs[ll]}" --keys "$NKEYS" --size "$VSIZE"
 $PY "$LIB" preload etcd "${eaddrs[el]}" --keys "$NKEYS" --size "$VSIZE"
+if [ "$WARM" -gt 0 ]; then
+	for target in lictor etcd; do
+		if [ $target = lictor ]; then addr=${laddrs[ll]}; else addr=${eaddrs[el]}; fi
+		echo "warm-up: PUT x 16 against $target for $WARM s (not recorded) ..."
+		BENCH_TARGET=$target BENCH_OP=PUT BENCH_KEYS=$NKEYS BENCH_VSIZE=$VSIZE \
+			timeout $((WARM + 60)) wrk -t2 -c16 -d"${WARM}s" --timeout 5s \
+			-s "$here/wrk_kv.lua" "http://$addr" >"$tmp/warm-$target.out" 2>&1 || {
+			echo "wrk failed for $target:" >&2; cat "$tmp/warm-$target.out" >&2; exit 1; }
+	done
+fi
 
 # What the disk alone costs a commit here, and what one client's write
 # costs with no work but the messages and syncs, before and after the
@@ -152,7 +172,7 @@ floor() {
 floor "before the runs" >"$tmp/floor"
 
 results=$tmp/results
-echo "INFO nkeys=$NKEYS vsize=$VSIZE duration=$DURATION rounds=$ROUNDS conns_list=$(echo $CONNS_LIST | tr ' ' ,)" >"$results"
+echo "INFO nkeys=$NKEYS vsize=$VSIZE duration=$DURATION rounds=$ROUNDS warm=$WARM conns_list=$(echo $CONNS_LIST | tr ' ' ,)" >"$results"
 for c in $CONNS_LIST; do
 	t=2; [ "$c" -lt 2 ] && t=1
 	for r in $(seq 1 "$ROUNDS"); do

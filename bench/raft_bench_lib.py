@@ -124,6 +124,9 @@ def report(path):
                               info.get("duration"),
                               "; medians of %d rounds" % rounds
                               if rounds > 1 else ""))
+    if int(info.get("warm", "0")) > 0:
+        print("both clusters warmed up first: %s s of 16 clients' PUTs, "
+              "not recorded" % info["warm"])
     print()
     hdr = "%-6s %-7s %12s %10s %10s %8s" % ("conns", "server", "PUT/s",
                                            "p50 (ms)", "p99 (ms)", "errors")

@@ -44,7 +44,9 @@ raftd_stats(void *arg, struct sbuf *out)
 	    "transport.sent %" PRIu64 "\ntransport.dropped %" PRIu64 "\n"
 	    "transport.received %" PRIu64 "\ntransport.peers %" PRIu64 "\n"
 	    "cluster.known %zu\nraftd.snapshot_chunks_sent %" PRIu64
-	    "\nraftd.snapshot_chunks_received %" PRIu64 "\n",
+	    "\nraftd.snapshot_chunks_received %" PRIu64
+	    "\nraftd.apply_held %" PRIu64 "\nraftd.apply_wanted %" PRIu64
+	    "\n",
 	    raft_state_name(st.state), st.term, st.leader, st.commit,
 	    st.last_index, st.applied, d->kvd_applied, st.snapshot_index,
 	    rs->elections, rs->leader_terms, rs->msgs_in, rs->msgs_bad,
@@ -56,7 +58,8 @@ raftd_stats(void *arg, struct sbuf *out)
 	    d->st.persist_max_batch, d->st.persist_inline, d->st.hellos, d->st.wire_in,
 	    d->st.wire_bad, d->st.wire_out, ts.sent, ts.dropped, ts.received,
 	    ts.peers, d->nknown, d->st.snap_chunks_sent,
-	    d->st.snap_chunks_received);
+	    d->st.snap_chunks_received, d->st.apply_held,
+	    d->st.apply_wanted);
 	kvfwd_stats(d, out);
 }
 

@@ -47,6 +47,8 @@ struct raftd_stats {
 	uint64_t persist_batches, persist_max_batch, persist_inline;
 	uint64_t hellos;
 	uint64_t snap_chunks_sent, snap_chunks_received;
+	uint64_t apply_held;	/* a follower's entries held for company */
+	uint64_t apply_wanted;	/* answered at once: kvd waited on them */
 };
 
 struct raftd {
@@ -89,6 +91,10 @@ struct raftd {
 	uint64_t fetch_from, fetch_max, fetch_deadline;
 	uint64_t fetch_lease_sent;	/* lease end last told to kvd */
 	int fetch_leader_sent;		/* known-leader last told to kvd */
+	uint64_t kvd_wants;		/* an index kvd was answered and waits
+					 * to apply (its proposal's, read's) */
+	uint64_t fetch_hold_until;	/* a follower's entries wait till then;
+					 * 0: none waiting */
 
 	/* snapshots */
 	uint64_t snap_index, snap_term;	/* latest durable snapshot */

@@ -9,7 +9,8 @@ bash scripts/install-deps.sh
   -Db_sanitize=address,undefined -Db_lundef=false \
   -Dc_args=-fsanitize=fuzzer-no-link
 ninja -C build-fuzz
-for t in proto config http_query raft_wire gossip_packet; do
+for t in proto config http_query raft_wire gossip_packet go_json sp_stream \
+    http_conn wal_trim; do
   corpus=tests/fuzz/corpus/$t
   work=$(mktemp -d)
   cp -r "$corpus"/. "$work"/

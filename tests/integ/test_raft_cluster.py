@@ -256,6 +256,9 @@ def test_writes_and_reads_through_every_server(cluster3):
             for a in c.agents}
     inl0 = {a.name: a.raft_stats()["raftd.persist_inline"]
             for a in c.agents}
+    app0 = {a.name: (a.raft_stats()["raftd.apply_held"],
+                     a.raft_stats()["raftd.apply_wanted"])
+            for a in c.agents}
     for a in c.agents:
         for j in range(10):
             k = "rw/%s/%02d" % (a.name, j)
@@ -267,8 +270,13 @@ def test_writes_and_reads_through_every_server(cluster3):
     lead = leader_of(c.agents)
     for a in c.agents:
         if a is not lead:
-            assert a.raft_stats()["raftd.proposals_forwarded"] > \
+            st = a.raft_stats()
+            assert st["raftd.proposals_forwarded"] > \
                 fwd0[a.name], "writes on follower %s not forwarded" % a.name
+            # A follower's kvd is handed the leader's writes in batches
+            # (held up to 10 ms), its own at once: it answers them.
+            assert st["raftd.apply_held"] > app0[a.name][0], (a.name, st)
+            assert st["raftd.apply_wanted"] > app0[a.name][1], (a.name, st)
     # One write at a time leaves every persistence thread idle: each
     # server, leader and followers alike, commits its log batches on its
     # loop thread (node.c: inline_commit) and still acknowledges only what
