@@ -161,7 +161,7 @@ test_prefix_records(void **state)
 	record(&w, big, 2 * BLOCK + 5, true, 7);	/* FIRST MIDDLE LAST */
 	ends[1] = w.len;
 	/* End the block with fewer bytes than a header: padding. */
-	record(&w, small, BLOCK - w.len % BLOCK - 11 - 5, true, 7);
+	record(&w, big, BLOCK - w.len % BLOCK - 11 - 5, true, 7);
 	ends[2] = w.len;
 	record(&w, small, 0, true, 7);			/* an empty record */
 	ends[3] = w.len;
