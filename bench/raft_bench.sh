@@ -14,12 +14,15 @@
 #
 #   bash bench/raft_bench.sh [-d SECONDS] [-c "1 16 64"] [-r ROUNDS] [-w SECONDS]
 #
-# -w (default 10) first writes through both clusters with 16 clients for
-# that long, unrecorded, so that each is measured as a server that has
-# been running: lictor's Raft log reuses its files only once its first
-# 8 MiB log file is done with (docs/architecture.md, "The log's disk
-# writes"), and a fresh cluster's first minutes would measure the
-# appending files it starts with. etcd gets the same writes.
+# -w (default 3) first writes through both clusters with 16 clients for
+# that long, unrecorded, then lets them settle for 5 s, so that each is
+# measured as a server that has been running: lictor's Raft log reuses
+# its files only once its first 8 MiB log file is done with
+# (docs/architecture.md, "The log's disk writes"), and a fresh cluster's
+# first minutes would measure the appending files it starts with. etcd
+# gets the same writes. A longer warm-up (10 s: ~100k writes) left both
+# clusters flushing, compacting and snapshotting into the runs after it,
+# and the one-client figures swung from run to run (docs/status.md).
 #
 # -r runs every client count ROUNDS times, lictor and etcd alternating
 # which goes first, and reports the medians with the spread of the
@@ -46,7 +49,7 @@ NKEYS=${NKEYS:-10000}
 VSIZE=${VSIZE:-256}
 CONNS_LIST="1 16 64"
 ROUNDS=1
-WARM=10
+WARM=3
 
 while getopts "d:c:r:w:h" o; do
 	case $o in
@@ -153,6 +156,7 @@ if [ "$WARM" -gt 0 ]; then
 			-s "$here/wrk_kv.lua" "http://$addr" >"$tmp/warm-$target.out" 2>&1 || {
 			echo "wrk failed for $target:" >&2; cat "$tmp/warm-$target.out" >&2; exit 1; }
 	done
+	sleep 5
 fi
 
 # What the disk alone costs a commit here, and what one client's write

@@ -126,7 +126,7 @@ def report(path):
                               if rounds > 1 else ""))
     if int(info.get("warm", "0")) > 0:
         print("both clusters warmed up first: %s s of 16 clients' PUTs, "
-              "not recorded" % info["warm"])
+              "not recorded, then 5 s idle" % info["warm"])
     print()
     hdr = "%-6s %-7s %12s %10s %10s %8s" % ("conns", "server", "PUT/s",
                                            "p50 (ms)", "p99 (ms)", "errors")
