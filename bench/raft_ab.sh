@@ -20,6 +20,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 LIB=$here/kv_bench_lib.py
 RLIB=$here/raft_bench_lib.py
+# shellcheck source=lictor_servers.sh
+. "$here/lictor_servers.sh"
 ROUNDS=4 WARM=15 DURATION=6 RUNS=3
 
 while getopts "r:w:d:n:h" o; do
@@ -71,21 +73,12 @@ wrk_put() {	# conns seconds addr
 }
 
 run_one() {	# label build
-	local label=$1 build=$2 addrs=() i b dir ll out
+	local label=$1 build=$2 addrs=() i dir ll out
 	dir=$(mktemp -d "$tmp/run.XXXXXX")
 	read -r -a P <<<"$($PY "$LIB" ports 15)"
-	for i in 0 1 2; do
-		b=$((i * 5))
-		"$build/init/lictor" agent -server -bootstrap-expect 3 \
-			-retry-join "127.0.0.1:${P[3]}" -data-dir "$dir/l$i" \
-			-node "ab$i" -bind 127.0.0.1 -client 127.0.0.1 \
-			-http-port "${P[b]}" -dns-port "${P[b + 1]}" \
-			-server-port "${P[b + 2]}" -serf-lan-port "${P[b + 3]}" \
-			-serf-wan-port "${P[b + 4]}" -log-level warn \
-			>"$dir/l$i.log" 2>&1 &
-		pids+=($!)
-		addrs+=("127.0.0.1:${P[b]}")
-	done
+	start_lictor_servers "$build/init/lictor" "$dir" ab "${P[@]}"
+	pids+=("${LS_PIDS[@]}")
+	addrs=("${LS_ADDRS[@]}")
 	for i in 0 1 2; do
 		$PY "$LIB" wait lictor "${addrs[i]}" --timeout 60 --pid "${pids[i]}"
 	done

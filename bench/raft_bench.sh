@@ -44,6 +44,8 @@ LICTOR=$BUILD/init/lictor
 PY=/usr/bin/python3
 LIB=$here/kv_bench_lib.py
 RLIB=$here/raft_bench_lib.py
+# shellcheck source=lictor_servers.sh
+. "$here/lictor_servers.sh"
 DURATION=${DURATION:-10}
 NKEYS=${NKEYS:-10000}
 VSIZE=${VSIZE:-256}
@@ -106,19 +108,10 @@ trap 'exit 130' INT TERM
 
 # 3 lictor servers x 5 ports, 3 etcd members x 2 ports
 read -r -a P <<<"$($PY "$LIB" ports 21)"
-laddrs=() eaddrs=()
-join=127.0.0.1:${P[3]}	# server 0's gossip (serf_lan) port
-for i in 0 1 2; do
-	b=$((i * 5))
-	"$LICTOR" agent -server -bootstrap-expect 3 -retry-join "$join" \
-		-data-dir "$tmp/l$i" -node "bench$i" -bind 127.0.0.1 \
-		-client 127.0.0.1 -http-port "${P[b]}" -dns-port "${P[b + 1]}" \
-		-server-port "${P[b + 2]}" -serf-lan-port "${P[b + 3]}" \
-		-serf-wan-port "${P[b + 4]}" -log-level warn \
-		>"$tmp/lictor$i.log" 2>&1 &
-	lpids+=($!)
-	laddrs+=("127.0.0.1:${P[b]}")
-done
+eaddrs=()
+start_lictor_servers "$LICTOR" "$tmp" lictor "${P[@]:0:15}"
+lpids+=("${LS_PIDS[@]}")
+laddrs=("${LS_ADDRS[@]}")
 cluster=""
 for i in 0 1 2; do
 	cluster+="${cluster:+,}e$i=http://127.0.0.1:${P[15 + i * 2 + 1]}"
