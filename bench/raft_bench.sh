@@ -14,15 +14,14 @@
 #
 #   bash bench/raft_bench.sh [-d SECONDS] [-c "1 16 64"] [-r ROUNDS] [-w SECONDS]
 #
-# -w (default 3) first writes through both clusters with 16 clients for
-# that long, unrecorded, then lets them settle for 5 s, so that each is
-# measured as a server that has been running: lictor's Raft log reuses
-# its files only once its first 8 MiB log file is done with
-# (docs/architecture.md, "The log's disk writes"), and a fresh cluster's
-# first minutes would measure the appending files it starts with. etcd
-# gets the same writes. A longer warm-up (10 s: ~100k writes) left both
-# clusters flushing, compacting and snapshotting into the runs after it,
-# and the one-client figures swung from run to run (docs/status.md).
+# -w (default 3) first writes through both clusters with 64 clients,
+# unrecorded, for at least that long and until every lictor server's
+# raftd reuses its log files (at most 30 s), etcd for as long, then lets
+# them settle for 5 s, so that each is measured as a server that has
+# been running: lictor's Raft log reuses a file only from its third
+# 8 MiB log on (docs/architecture.md, "The log's disk writes"), and a
+# fresh cluster's first minutes would measure the appending files it
+# starts with, whose every sync also writes the inode. -w 0 skips it.
 #
 # -r runs every client count ROUNDS times, lictor and etcd alternating
 # which goes first, and reports the medians with the spread of the
@@ -59,7 +58,7 @@ while getopts "d:c:r:w:h" o; do
 	c) CONNS_LIST=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
 	w) WARM=${OPTARG%s} ;;
-	*) sed -n '2,32p' "$0"; exit 2 ;;
+	*) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 2 ;;
 	esac
 done
 case $DURATION in ''|*[!0-9]*) echo "duration must be whole seconds" >&2; exit 2 ;; esac
@@ -141,14 +140,30 @@ echo "leaders: lictor ${laddrs[ll]}, etcd ${eaddrs[el]}"
 $PY "$LIB" preload lictor "${laddrs[ll]}" --keys "$NKEYS" --size "$VSIZE"
 $PY "$LIB" preload etcd "${eaddrs[el]}" --keys "$NKEYS" --size "$VSIZE"
 if [ "$WARM" -gt 0 ]; then
-	for target in lictor etcd; do
-		if [ $target = lictor ]; then addr=${laddrs[ll]}; else addr=${eaddrs[el]}; fi
-		echo "warm-up: PUT x 16 against $target for $WARM s (not recorded) ..."
-		BENCH_TARGET=$target BENCH_OP=PUT BENCH_KEYS=$NKEYS BENCH_VSIZE=$VSIZE \
-			timeout $((WARM + 60)) wrk -t2 -c16 -d"${WARM}s" --timeout 5s \
-			-s "$here/wrk_kv.lua" "http://$addr" >"$tmp/warm-$target.out" 2>&1 || {
-			echo "wrk failed for $target:" >&2; cat "$tmp/warm-$target.out" >&2; exit 1; }
+	# lictor first, in 1 s slices, until every server's raftd has reused
+	# a log file (RocksDB prints "reusing log" in raft/LOG) and at least
+	# WARM s have passed, at most 30 s; then etcd for as long.
+	warm_put() { # target addr seconds
+		BENCH_TARGET=$1 BENCH_OP=PUT BENCH_KEYS=$NKEYS BENCH_VSIZE=$VSIZE \
+			timeout $(($3 + 60)) wrk -t2 -c64 -d"${3}s" --timeout 5s \
+			-s "$here/wrk_kv.lua" "http://$2" >"$tmp/warm-$1.out" 2>&1 || {
+			echo "wrk failed for $1:" >&2; cat "$tmp/warm-$1.out" >&2; exit 1; }
+	}
+	reused() {
+		local i
+		for i in 0 1 2; do
+			grep -q "reusing log" "$tmp/l$i/raft/LOG" 2>/dev/null || return 1
+		done
+	}
+	ws=0
+	while [ $ws -lt 30 ] && { [ $ws -lt "$WARM" ] || ! reused; }; do
+		warm_put lictor "${laddrs[ll]}" 1
+		ws=$((ws + 1))
 	done
+	if reused; then note="every raftd reusing its log files"
+	else note="raftd's log files NOT yet reused: figures are of appending logs"; fi
+	echo "warm-up: PUT x 64 against lictor for $ws s ($note), then etcd for $ws s (not recorded)"
+	warm_put etcd "${eaddrs[el]}" "$ws"
 	sleep 5
 fi
 
