@@ -35,6 +35,9 @@ struct kvd_stats {
 	uint64_t reaps;
 	uint64_t proposals;
 	uint64_t propose_errors;
+	uint64_t writes_held;		/* waited for raftd to come back */
+	uint64_t writes_expired;	/* answered with an error at their
+					 * deadline */
 	uint64_t fetches;
 	uint64_t entries_applied;
 	uint64_t bad_entries;
@@ -76,6 +79,7 @@ struct kvd {
 	struct pending_write *pw_head, *pw_tail;
 	size_t npending;
 	size_t nqueued;			/* pending, not yet proposed */
+	struct loop_timer *hold;	/* writes held while raftd is down */
 	/* the apply loop: one raft.fetch outstanding at a time */
 	bool fetching;
 	struct loop_timer *fetch_retry;
@@ -132,6 +136,8 @@ void kvd_write_applied(struct kvd *k, uint64_t seq, uint64_t index,
     int code, bool result, const char *text);
 /* After each applied batch is committed: answer and free what it did. */
 void kvd_writes_flush(struct kvd *k);
+void kvd_writes_expire(struct kvd *k);
+void kvd_writes_hold_tick(void *arg);
 void kvd_writes_fail_all(struct kvd *k, int code, const char *text);
 void kvd_cron(void *arg);
 void kvd_mark_tombstones(struct kvd *k, uint64_t index);

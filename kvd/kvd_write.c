@@ -6,7 +6,14 @@
  * (kvd_raft.c), with Consul's result for it, after the batch holding it
  * is committed; or with an error if raftd says the proposal failed. The
  * order of the two (raftd's reply, the apply) does not matter: the
- * pending write lives until both have happened. */
+ * pending write lives until both have happened.
+ *
+ * raftd is restartable on its own (init restarts it), so a write that
+ * comes while it is down is held, not failed: it goes once kvd is
+ * connected to raftd again, or fails after RAFTD_HOLD_MS. A write whose
+ * proposal was on its way when raftd went away may or may not have been
+ * committed: it waits as long for its entry to come back applied (its
+ * (boot id, sequence) tag matches it), and fails only if it does not. */
 #include "kvd.h"
 #include "gotime.h"
 #include "log.h"
@@ -21,6 +28,12 @@
 #define APPLY_TIMEOUT_MS 30000
 #define TOMBSTONE_GRANULARITY_MS 30000
 #define PROPOSE_BATCH_BYTES (4u << 20)
+/* How long a write waits for raftd to come back, as long as raftd holds
+ * a request while there is no leader (Consul's servers retry an RPC
+ * through an election for rpc_hold_timeout, 7 s; httpd waits 10 s for
+ * kvd), and how often a held write looks for it. */
+#define RAFTD_HOLD_MS 5000
+#define RAFTD_HOLD_POLL_MS 20
 
 struct propose_batch {
 	struct kvd *k;
@@ -34,9 +47,12 @@ struct pending_write {
 	struct ipc_req *req;	/* NULL once answered */
 	uint64_t seq;
 	uint64_t since_ms;
+	uint64_t deadline_ms;	/* answered with an error past this */
 	bool linked;		/* on k's pending list */
 	bool queued;		/* waiting for the turn's proposal */
 	bool reply_seen;	/* raftd answered the proposal */
+	bool held;		/* queued while raftd was down */
+	bool lost;		/* raftd went away before answering it */
 	bool applied;		/* applied; answer at the next flush */
 	bool result;
 	int code;
@@ -144,10 +160,19 @@ on_propose_reply(void *arg, int rv, struct proto_msg *m)
 			pw_free(pw); /* answered already */
 			continue;
 		}
-		if (code != 0)
+		if (pw->applied)
+			; /* the turn's flush answers it with its result */
+		else if (rv == -LE_UNAVAIL) {
+			/* raftd went away (or was gone when it was sent):
+			 * committed or not, its entry tells when raftd is
+			 * back. */
+			pw->deadline_ms = loop_now_ms(k->loop) +
+			    RAFTD_HOLD_MS;
+			pw->lost = true;
+			k->st.writes_held++;
+		} else if (code != 0)
 			pw_answer(k, pw, code, text);
-		else if (kv_state_applied(k->kv) >= rep.index &&
-		    !pw->applied) {
+		else if (kv_state_applied(k->kv) >= rep.index) {
 			/* Its entry went by without our command in it. */
 			log_warnx("proposal %llu committed by %llu but not "
 			    "applied", (unsigned long long)pw->seq,
@@ -196,6 +221,21 @@ kvd_propose_flush(void *arg)
 	struct kvd *k = arg;
 	struct pending_write *pw;
 
+	if (k->nqueued > 0 && ipc_client_peers(k->raft) == 0) {
+		/* raftd is down (restarting): the writes wait for it. */
+		uint64_t until = loop_now_ms(k->loop) + RAFTD_HOLD_MS;
+
+		for (pw = k->pw_head; pw != NULL; pw = pw->next)
+			if (pw->queued && !pw->held) {
+				pw->held = true;
+				pw->deadline_ms = until;
+				k->st.writes_held++;
+			}
+		kvd_writes_expire(k);
+		if (k->nqueued > 0)
+			loop_timer_arm(k->hold, RAFTD_HOLD_POLL_MS);
+		return;
+	}
 	while (k->nqueued > 0) {
 		struct propose_batch *b = xcalloc(1, sizeof(*b));
 		struct mpw blob;
@@ -221,6 +261,8 @@ kvd_propose_flush(void *arg)
 			free(pw->cmd);
 			pw->cmd = NULL;
 			pw->queued = false;
+			pw->deadline_ms = loop_now_ms(k->loop) +
+			    APPLY_TIMEOUT_MS;
 		}
 		k->nqueued -= n;
 		b->n = n;
@@ -280,6 +322,7 @@ kvd_propose(struct kvd *k, struct ipc_req *r, const struct msg_sm_cmd *cmd)
 	pw->req = r;
 	pw->seq = ++k->seq;
 	pw->since_ms = loop_now_ms(k->loop);
+	pw->deadline_ms = pw->since_ms + APPLY_TIMEOUT_MS;
 	pw->linked = true;
 	pw->prev = k->pw_tail;
 	if (k->pw_tail != NULL)
@@ -340,20 +383,50 @@ kvd_write_applied(struct kvd *k, uint64_t seq, uint64_t index, int code,
 		pw->text = xstrdup(text);
 }
 
+/* Answers the writes whose wait is over: held for raftd too long, or
+ * committed and never applied. */
 void
-kvd_writes_flush(struct kvd *k)
+kvd_writes_expire(struct kvd *k)
 {
 	struct pending_write *pw, *next;
 	uint64_t now = loop_now_ms(k->loop);
 
 	for (pw = k->pw_head; pw != NULL; pw = next) {
 		next = pw->next;
-		if (pw->applied)
-			pw_answer(k, pw, pw->code, NULL);
-		else if (now - pw->since_ms > APPLY_TIMEOUT_MS)
+		if (pw->applied || now < pw->deadline_ms)
+			continue;
+		k->st.writes_expired++;
+		if (pw->queued)
+			pw_answer(k, pw, -LE_UNAVAIL, "raftd is not "
+			    "available");
+		else if (pw->lost)
+			pw_answer(k, pw, -LE_UNAVAIL, "raftd is not "
+			    "available (the write may still be applied)");
+		else
 			pw_answer(k, pw, -LE_TIMEOUT,
 			    "timed out waiting for the write to apply");
 	}
+}
+
+/* The hold timer: raftd may be back. */
+void
+kvd_writes_hold_tick(void *arg)
+{
+	kvd_propose_flush(arg);
+	kvd_writes_expire(arg);
+}
+
+void
+kvd_writes_flush(struct kvd *k)
+{
+	struct pending_write *pw, *next;
+
+	for (pw = k->pw_head; pw != NULL; pw = next) {
+		next = pw->next;
+		if (pw->applied)
+			pw_answer(k, pw, pw->code, NULL);
+	}
+	kvd_writes_expire(k);
 	for (size_t i = 0; i < k->ntouched; i++) {
 		kv_watch_touched(k->watch, k->touched[i],
 		    strlen(k->touched[i]));
@@ -418,8 +491,6 @@ kvd_cron(void *arg)
 		log_debug("reaping tombstones up to index %llu",
 		    (unsigned long long)bound);
 	}
-	if (k->pw_head != NULL && now - k->pw_head->since_ms >
-	    APPLY_TIMEOUT_MS)
-		kvd_writes_flush(k);
+	kvd_writes_expire(k);
 	loop_timer_arm(k->cron, 1000);
 }

@@ -3,8 +3,12 @@ acknowledged before a SIGTERM is there, unchanged, after a new agent
 starts on D; indexes never go backwards. And the seed notes' CLI session,
 end to end."""
 
+import fcntl
 import os
 import re
+import signal
+import threading
+import time
 
 import pytest
 
@@ -159,6 +163,120 @@ def test_raftd_recovers_a_reused_log(agent_factory):
     check(b, "after the agent's SIGKILL")
     assert not re.search(r"\[(ERROR|FATAL)\].*raftd", b.log_text()), \
         b.log_tail()
+
+
+def _put_in_background(a, key, value):
+    """PUT from a thread: (thread, result dict with status, body and
+    the seconds it took)."""
+    out = {}
+
+    def run():
+        t0 = time.monotonic()
+        try:
+            r = a.put("/v1/kv/" + key, body=value, timeout=30.0 * H.SLOW)
+            out.update(status=r.status, body=r.body)
+        except Exception as ex:  # reported by the caller's asserts
+            out.update(status=None, body=repr(ex).encode())
+        out["secs"] = time.monotonic() - t0
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, out
+
+
+@pytest.mark.timeout(180)
+def test_writes_wait_for_raftd(agent_factory):
+    """A write that reaches kvd while raftd is down (init restarting it)
+    is held until raftd is back, not failed; if raftd stays down, it
+    fails after kvd's 5 s hold with 500 "raftd is not available", and is
+    not applied later."""
+    a = agent_factory("hold").start()
+    assert a.kv_put("hold/before", b"0") == b"true"
+    held0 = a.ctl_stats("kvd")["raft.writes_held"]
+
+    # 1. raftd killed while init is stopped, so that it stays down until
+    # init goes on: the write waits, then succeeds.
+    raftd = a.status()["raftd"]["pid"]
+    os.kill(a.pid, signal.SIGSTOP)
+    try:
+        os.kill(raftd, signal.SIGKILL)
+        time.sleep(0.3)
+        t, out = _put_in_background(a, "hold/during", b"1")
+        time.sleep(1.0)
+        assert t.is_alive(), "the write did not wait for raftd: %r" % out
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    t.join(20 * H.SLOW)
+    assert out.get("status") == 200 and out["body"].strip() == b"true", out
+    assert out["secs"] >= 1.0, out
+    assert a.kv_entry("hold/during")["Value"] == b"1"
+    st = a.ctl_stats("kvd")
+    assert st["raft.writes_held"] >= held0 + 1, st
+
+    # 2. raftd kept from starting (its store's LOCK held here, so each
+    # start refuses): the write fails after the hold, and stays unwritten.
+    a.wait_daemon("raftd", old_pid=raftd)
+    expired0 = a.ctl_stats("kvd")["raft.writes_expired"]
+    raftd = a.status()["raftd"]["pid"]
+    lock = os.open(os.path.join(a.data_dir, "raft", "LOCK"), os.O_RDWR)
+    try:
+        os.kill(a.pid, signal.SIGSTOP)
+        try:
+            os.kill(raftd, signal.SIGKILL)
+            H.poll("raftd's LOCK free", lambda: _try_lock(lock), 10)
+        finally:
+            os.kill(a.pid, signal.SIGCONT)
+        time.sleep(0.3)
+        t, out = _put_in_background(a, "hold/refused", b"2")
+        t.join(20 * H.SLOW)
+        assert out.get("status") == 500, out
+        assert out["body"].strip() == b"raftd is not available", out
+        assert 4.5 <= out["secs"] <= 5.0 + 3 * H.SLOW, out
+        st = a.ctl_stats("kvd")
+        assert st["raft.writes_expired"] >= expired0 + 1, st
+        assert re.search(r"rocksdb \S+/raft is open in another process "
+                         r"\(pid %d\)" % os.getpid(), a.log_text()), \
+            a.log_tail()
+    finally:
+        os.close(lock)  # drops the lock: the next start succeeds
+    a.wait_daemon("raftd", old_pid=raftd, timeout=60 * H.SLOW)
+    H.poll("a write once raftd is back",
+           lambda: a.put("/v1/kv/hold/after", body=b"3").body.strip() ==
+           b"true", 20 * H.SLOW)
+    assert a.kv_entry("hold/refused") is None
+
+    # 3. raftd gone with the proposal on its way (sent to a stopped
+    # raftd, which then dies without reading it): the write waits for
+    # its entry as long, and fails saying it may still be applied.
+    a.wait_daemon("raftd")
+    raftd = a.status()["raftd"]["pid"]
+    os.kill(raftd, signal.SIGSTOP)
+    t, out = _put_in_background(a, "hold/lost", b"4")
+    time.sleep(0.5)
+    os.kill(a.pid, signal.SIGSTOP)
+    try:
+        os.kill(raftd, signal.SIGKILL)
+        time.sleep(0.3)
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    t.join(20 * H.SLOW)
+    assert out.get("status") == 500, out
+    assert out["body"].strip() == \
+        b"raftd is not available (the write may still be applied)", out
+    assert 4.5 + 0.5 <= out["secs"] <= 5.5 + 3 * H.SLOW, out
+    a.wait_daemon("raftd", old_pid=raftd)
+    assert a.kv_put("hold/last", b"5") == b"true"
+    assert a.kv_entry("hold/lost") is None
+    assert a.kv_entry("hold/before")["Value"] == b"0"
+    assert a.kv_entry("hold/after")["Value"] == b"3"
+
+
+def _try_lock(fd):
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
 
 
 def _cli_ok(r, stdout):
