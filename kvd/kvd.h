@@ -38,6 +38,8 @@ struct kvd_stats {
 	uint64_t writes_held;		/* waited for raftd to come back */
 	uint64_t writes_expired;	/* answered with an error at their
 					 * deadline */
+	uint64_t reads_held;		/* waited for raftd to come back */
+	uint64_t reads_expired;		/* failed at the end of that wait */
 	uint64_t fetches;
 	uint64_t entries_applied;
 	uint64_t bad_entries;
@@ -137,7 +139,16 @@ void kvd_write_applied(struct kvd *k, uint64_t seq, uint64_t index,
 /* After each applied batch is committed: answer and free what it did. */
 void kvd_writes_flush(struct kvd *k);
 void kvd_writes_expire(struct kvd *k);
-void kvd_writes_hold_tick(void *arg);
+void kvd_hold_tick(void *arg);
+void kvd_read_waits_hold(struct kvd *k);
+
+/* How long a request waits for raftd to come back while init restarts
+ * it: as long as raftd holds a request while there is no leader
+ * (Consul's servers retry an RPC through an election for
+ * rpc_hold_timeout, 7 s; httpd waits 10 s for kvd); and how often a
+ * held request looks for it. */
+#define RAFTD_HOLD_MS 5000
+#define RAFTD_HOLD_POLL_MS 20
 void kvd_writes_fail_all(struct kvd *k, int code, const char *text);
 void kvd_cron(void *arg);
 void kvd_mark_tombstones(struct kvd *k, uint64_t index);

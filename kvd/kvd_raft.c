@@ -39,8 +39,13 @@ struct read_wait {
 	struct msg_cat_read cq;
 	uint64_t index;		/* serve once applied >= index */
 	uint64_t since_ms;
+	uint32_t consistency;
+	uint64_t hold_until;	/* waiting for raftd to come back */
+	bool asked;		/* a raft.read_index call is out */
 	bool indexed;		/* raftd has answered with an index */
 };
+
+static void send_read_index(struct kvd *k, struct read_wait *w);
 
 static void
 touched_cb(void *arg, const char *key, size_t klen)
@@ -382,12 +387,23 @@ on_read_index(void *arg, int rv, struct proto_msg *m)
 	} else if (rv == 0 && msg_raft_index_reply_dec(m, &rep, &e) != 0) {
 		fatalx("raft.read_index reply from raftd: %s", e.msg);
 	}
+	w->asked = false;
 	code = rv != 0 ? -LE_UNAVAIL : rep.code;
 	if (code == 0) {
 		w->indexed = true;
 		w->index = rep.index;
 		w->since_ms = loop_now_ms(k->loop);
 		read_waits_check(k);
+		return;
+	}
+	if (rv == -LE_UNAVAIL && w->req != NULL) {
+		/* raftd went away: a read can simply be asked again once it
+		 * is back; the hold timer does (kvd_read_waits_hold). */
+		if (w->hold_until == 0) {
+			w->hold_until = loop_now_ms(k->loop) + RAFTD_HOLD_MS;
+			k->st.reads_held++;
+		}
+		loop_timer_arm(k->hold, RAFTD_HOLD_POLL_MS);
 		return;
 	}
 	for (pp = &k->rw_head; *pp != w; pp = &(*pp)->next)
@@ -402,6 +418,59 @@ on_read_index(void *arg, int rv, struct proto_msg *m)
 		ipc_reply_error(w->req, code, "%s", rv != 0 ?
 		    "raftd is not available" : le_strerror(code));
 	free(w);
+}
+
+/* Asks raftd for w's read index, or, while raftd is down (restarting),
+ * holds w for up to RAFTD_HOLD_MS: the hold timer asks again. */
+static void
+send_read_index(struct kvd *k, struct read_wait *w)
+{
+	struct msg_raft_read_index ri = { .consistency = w->consistency };
+	struct ipc_call *call;
+
+	if (ipc_client_peers(k->raft) == 0) {
+		if (w->hold_until == 0) {
+			w->hold_until = loop_now_ms(k->loop) + RAFTD_HOLD_MS;
+			k->st.reads_held++;
+		}
+		loop_timer_arm(k->hold, RAFTD_HOLD_POLL_MS);
+		return;
+	}
+	w->asked = true;
+	k->st.read_index_calls++;
+	call = ipc_call_new(k->raft, MSG_RAFT_READ_INDEX);
+	msg_raft_read_index_enc(ipc_call_writer(call), &ri);
+	ipc_call_send_loop(call, READ_INDEX_TIMEOUT_MS, k->loop, on_read_index,
+	    w);
+}
+
+/* The hold timer's part for reads: the held ones are asked again once
+ * raftd is back, fail past their hold, and go if cancelled. */
+void
+kvd_read_waits_hold(struct kvd *k)
+{
+	struct read_wait **pp = &k->rw_head, *w;
+	uint64_t now = loop_now_ms(k->loop);
+
+	while ((w = *pp) != NULL) {
+		if (w->indexed || w->asked || w->hold_until == 0) {
+			pp = &w->next;
+			continue;
+		}
+		if (w->req != NULL && now < w->hold_until) {
+			send_read_index(k, w);
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		k->nreadwait--;
+		if (w->req != NULL) {
+			k->st.reads_expired++;
+			ipc_reply_error(w->req, -LE_UNAVAIL,
+			    "raftd is not available");
+		}
+		free(w);
+	}
 }
 
 /* httpd's client hung up on a blocking query still waiting for its read
@@ -419,20 +488,14 @@ read_wait_cancel(void *arg, struct ipc_req *r)
 static void
 ask_read_index(struct kvd *k, struct read_wait *w, uint32_t consistency)
 {
-	struct msg_raft_read_index ri = { .consistency = consistency };
-	struct ipc_call *call;
-
 	w->since_ms = loop_now_ms(k->loop);
+	w->consistency = consistency;
 	w->next = k->rw_head;
 	k->rw_head = w;
 	k->nreadwait++;
-	k->st.read_index_calls++;
-	call = ipc_call_new(k->raft, MSG_RAFT_READ_INDEX);
-	msg_raft_read_index_enc(ipc_call_writer(call), &ri);
-	ipc_call_send_loop(call, READ_INDEX_TIMEOUT_MS, k->loop, on_read_index,
-	    w);
 	if (w->catalog ? w->cq.min_index > 0 : w->q.min_index > 0)
 		ipc_req_on_cancel(w->req, read_wait_cancel, w);
+	send_read_index(k, w);
 }
 
 void
@@ -465,10 +528,10 @@ kvd_read_waits_fail(struct kvd *k, int code, const char *text)
 {
 	struct read_wait **pp = &k->rw_head, *w;
 
-	/* Only those raftd has answered: the others' calls still hold
-	 * them and fail on their own. */
+	/* Only those raftd has answered, or held for it: the others'
+	 * calls still hold them and fail on their own. */
 	while ((w = *pp) != NULL) {
-		if (!w->indexed) {
+		if (!w->indexed && w->asked) {
 			pp = &w->next;
 			continue;
 		}

@@ -28,12 +28,6 @@
 #define APPLY_TIMEOUT_MS 30000
 #define TOMBSTONE_GRANULARITY_MS 30000
 #define PROPOSE_BATCH_BYTES (4u << 20)
-/* How long a write waits for raftd to come back, as long as raftd holds
- * a request while there is no leader (Consul's servers retry an RPC
- * through an election for rpc_hold_timeout, 7 s; httpd waits 10 s for
- * kvd), and how often a held write looks for it. */
-#define RAFTD_HOLD_MS 5000
-#define RAFTD_HOLD_POLL_MS 20
 
 struct propose_batch {
 	struct kvd *k;
@@ -408,12 +402,13 @@ kvd_writes_expire(struct kvd *k)
 	}
 }
 
-/* The hold timer: raftd may be back. */
+/* The hold timer: raftd may be back (kvd.h, RAFTD_HOLD_MS). */
 void
-kvd_writes_hold_tick(void *arg)
+kvd_hold_tick(void *arg)
 {
 	kvd_propose_flush(arg);
 	kvd_writes_expire(arg);
+	kvd_read_waits_hold(arg);
 }
 
 void

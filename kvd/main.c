@@ -27,6 +27,7 @@ kvd_stats(void *arg, struct sbuf *out)
 	    "kv.tombstone_reaps %llu\nipc.bad %llu\nipc.inflight %llu\n"
 	    "raft.proposals %llu\nraft.propose_errors %llu\n"
 	    "raft.writes_held %llu\nraft.writes_expired %llu\n"
+	    "raft.reads_held %llu\nraft.reads_expired %llu\n"
 	    "raft.fetches %llu\nraft.entries_applied %llu\n"
 	    "raft.bad_entries %llu\nraft.read_index_calls %llu\n"
 	    "raft.lease_reads %llu\nraft.pending_writes %zu\n"
@@ -49,6 +50,8 @@ kvd_stats(void *arg, struct sbuf *out)
 	    (unsigned long long)k->st.propose_errors,
 	    (unsigned long long)k->st.writes_held,
 	    (unsigned long long)k->st.writes_expired,
+	    (unsigned long long)k->st.reads_held,
+	    (unsigned long long)k->st.reads_expired,
 	    (unsigned long long)k->st.fetches,
 	    (unsigned long long)k->st.entries_applied,
 	    (unsigned long long)k->st.bad_entries,
@@ -126,7 +129,7 @@ main(int argc, char **argv)
 	k.watch = kv_watch_new(&k);
 	k.cwatch = cat_watch_new(&k);
 	k.fetch_retry = loop_timer_new(k.loop, kvd_fetch_retry, &k);
-	k.hold = loop_timer_new(k.loop, kvd_writes_hold_tick, &k);
+	k.hold = loop_timer_new(k.loop, kvd_hold_tick, &k);
 	loop_set_idle(k.loop, kvd_propose_flush, &k);
 	k.cron = loop_timer_new(k.loop, kvd_cron, &k);
 	loop_timer_arm(k.cron, 1000);

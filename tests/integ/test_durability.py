@@ -4,6 +4,7 @@ starts on D; indexes never go backwards. And the seed notes' CLI session,
 end to end."""
 
 import fcntl
+import json
 import os
 import re
 import signal
@@ -168,12 +169,16 @@ def test_raftd_recovers_a_reused_log(agent_factory):
 def _put_in_background(a, key, value):
     """PUT from a thread: (thread, result dict with status, body and
     the seconds it took)."""
+    return _in_background(a, "PUT", "/v1/kv/" + key, value)
+
+
+def _in_background(a, method, path, body=None):
     out = {}
 
     def run():
         t0 = time.monotonic()
         try:
-            r = a.put("/v1/kv/" + key, body=value, timeout=30.0 * H.SLOW)
+            r = a.http(method, path, body=body, timeout=30.0 * H.SLOW)
             out.update(status=r.status, body=r.body)
         except Exception as ex:  # reported by the caller's asserts
             out.update(status=None, body=repr(ex).encode())
@@ -185,14 +190,15 @@ def _put_in_background(a, key, value):
 
 
 @pytest.mark.timeout(180)
-def test_writes_wait_for_raftd(agent_factory):
-    """A write that reaches kvd while raftd is down (init restarting it)
-    is held until raftd is back, not failed; if raftd stays down, it
-    fails after kvd's 5 s hold with 500 "raftd is not available", and is
-    not applied later."""
+def test_requests_wait_for_raftd(agent_factory):
+    """A write or a consistent read that reaches kvd while raftd is down
+    (init restarting it) is held until raftd is back, not failed; if
+    raftd stays down, it fails after kvd's 5 s hold with 500 "raftd is
+    not available", and the write is not applied later."""
     a = agent_factory("hold").start()
     assert a.kv_put("hold/before", b"0") == b"true"
-    held0 = a.ctl_stats("kvd")["raft.writes_held"]
+    st = a.ctl_stats("kvd")
+    held0, rheld0 = st["raft.writes_held"], st["raft.reads_held"]
 
     # 1. raftd killed while init is stopped, so that it stays down until
     # init goes on: the write waits, then succeeds.
@@ -202,16 +208,22 @@ def test_writes_wait_for_raftd(agent_factory):
         os.kill(raftd, signal.SIGKILL)
         time.sleep(0.3)
         t, out = _put_in_background(a, "hold/during", b"1")
+        rt, rout = _in_background(a, "GET", "/v1/kv/hold/before?consistent")
         time.sleep(1.0)
         assert t.is_alive(), "the write did not wait for raftd: %r" % out
+        assert rt.is_alive(), "the read did not wait for raftd: %r" % rout
     finally:
         os.kill(a.pid, signal.SIGCONT)
     t.join(20 * H.SLOW)
+    rt.join(20 * H.SLOW)
     assert out.get("status") == 200 and out["body"].strip() == b"true", out
     assert out["secs"] >= 1.0, out
+    assert rout.get("status") == 200, rout
+    assert H.unb64(json.loads(rout["body"])[0]["Value"]) == b"0", rout
     assert a.kv_entry("hold/during")["Value"] == b"1"
     st = a.ctl_stats("kvd")
     assert st["raft.writes_held"] >= held0 + 1, st
+    assert st["raft.reads_held"] >= rheld0 + 1, st
 
     # 2. raftd kept from starting (its store's LOCK held here, so each
     # start refuses): the write fails after the hold, and stays unwritten.
@@ -228,12 +240,18 @@ def test_writes_wait_for_raftd(agent_factory):
             os.kill(a.pid, signal.SIGCONT)
         time.sleep(0.3)
         t, out = _put_in_background(a, "hold/refused", b"2")
+        rt, rout = _in_background(a, "GET", "/v1/kv/hold/before?consistent")
         t.join(20 * H.SLOW)
+        rt.join(20 * H.SLOW)
         assert out.get("status") == 500, out
         assert out["body"].strip() == b"raftd is not available", out
         assert 4.5 <= out["secs"] <= 5.0 + 3 * H.SLOW, out
+        assert rout.get("status") == 500, rout
+        assert rout["body"].strip() == b"raftd is not available", rout
+        assert 4.5 <= rout["secs"] <= 5.0 + 3 * H.SLOW, rout
         st = a.ctl_stats("kvd")
         assert st["raft.writes_expired"] >= expired0 + 1, st
+        assert st["raft.reads_expired"] >= 1, st
         assert re.search(r"rocksdb \S+/raft is open in another process "
                          r"\(pid %d\)" % os.getpid(), a.log_text()), \
             a.log_tail()
