@@ -21,6 +21,7 @@ struct cat_watch;
 struct cat_rc;
 struct pending_write;
 struct read_wait;
+struct fwd_call;
 
 struct kvd_stats {
 	uint64_t reads;
@@ -38,6 +39,8 @@ struct kvd_stats {
 	uint64_t writes_held;		/* waited for raftd to come back */
 	uint64_t writes_expired;	/* answered with an error at their
 					 * deadline */
+	uint64_t fwd_held;		/* a client's forwards held so */
+	uint64_t fwd_expired;
 	uint64_t reads_held;		/* waited for raftd to come back */
 	uint64_t reads_expired;		/* failed at the end of that wait */
 	uint64_t fetches;
@@ -81,7 +84,8 @@ struct kvd {
 	struct pending_write *pw_head, *pw_tail;
 	size_t npending;
 	size_t nqueued;			/* pending, not yet proposed */
-	struct loop_timer *hold;	/* writes held while raftd is down */
+	struct loop_timer *hold;	/* requests held while raftd is down */
+	struct fwd_call *fwd_held;	/* a client's, kvd_client.c */
 	/* the apply loop: one raft.fetch outstanding at a time */
 	bool fetching;
 	struct loop_timer *fetch_retry;

@@ -28,10 +28,70 @@ kvd_is_client(const struct lictor_config *cfg)
 	return !cfg->server && !cfg->dev;
 }
 
+/* A request on its way, or held while our raftd is down (init
+ * restarting it): held ones go when it is back, or fail after
+ * RAFTD_HOLD_MS. A read whose forward raftd dropped is held and sent
+ * again; a write is not, as the server may have applied it. */
 struct fwd_call {
 	struct kvd *k;
 	struct ipc_req *r;
+	struct fwd_call *next;	/* on k->fwd_held */
+	uint64_t wait_ms;
+	uint64_t hold_until;	/* 0 until first held */
+	bool write;
 };
+
+static void send_forward(struct kvd *k, struct fwd_call *c);
+
+static void
+hold_forward(struct kvd *k, struct fwd_call *c)
+{
+	if (c->hold_until == 0) {
+		c->hold_until = loop_now_ms(k->loop) + RAFTD_HOLD_MS;
+		k->st.fwd_held++;
+	}
+	c->next = k->fwd_held;
+	k->fwd_held = c;
+	loop_timer_arm(k->hold, RAFTD_HOLD_POLL_MS);
+}
+
+/* The hold timer: the held requests go, or fail, or were cancelled. */
+static void
+client_hold_tick(void *arg)
+{
+	struct kvd *k = arg;
+	struct fwd_call *c, *list = k->fwd_held;
+	uint64_t now = loop_now_ms(k->loop);
+
+	k->fwd_held = NULL;
+	while ((c = list) != NULL) {
+		list = c->next;
+		if (c->r == NULL) {
+			free(c);	/* cancelled: answered already */
+		} else if (now >= c->hold_until) {
+			k->st.fwd_errors++;
+			k->st.fwd_expired++;
+			ipc_reply_error(c->r, -LE_UNAVAIL, "rpc error making "
+			    "call: raftd is not available");
+			free(c);
+		} else {
+			send_forward(k, c);
+		}
+	}
+}
+
+static void
+fail_held(struct kvd *k)
+{
+	struct fwd_call *c;
+
+	while ((c = k->fwd_held) != NULL) {
+		k->fwd_held = c->next;
+		if (c->r != NULL)
+			ipc_reply_error(c->r, -LE_UNAVAIL, "kvd is stopping");
+		free(c);
+	}
+}
 
 static void
 on_forwarded(void *arg, int rv, struct proto_msg *m)
@@ -43,6 +103,10 @@ on_forwarded(void *arg, int rv, struct proto_msg *m)
 	struct lerr e;
 	struct mpw *w;
 
+	if (rv == -LE_UNAVAIL && r != NULL && !c->write) {
+		hold_forward(k, c);	/* raftd went away: ask again */
+		return;
+	}
 	free(c);
 	if (r == NULL)
 		return;		/* cancelled: httpd's client went away */
@@ -96,24 +160,37 @@ forward_cancel(void *arg, struct ipc_req *r)
 }
 
 static void
-forward(struct kvd *k, struct ipc_req *r, uint64_t wait_ms)
+send_forward(struct kvd *k, struct fwd_call *c)
+{
+	struct ipc_call *call;
+	uint64_t timeout = FWD_TIMEOUT_MS + c->wait_ms;
+
+	if (ipc_client_peers(k->raft) == 0) {
+		hold_forward(k, c);
+		return;
+	}
+	call = ipc_call_new(k->raft, MSG_RAFT_KV_FORWARD);
+	msg_raft_kv_forward_enc_msg(ipc_call_writer(call), &c->r->msg,
+	    timeout);
+	ipc_call_send_loop(call, timeout + RAFT_SLACK_MS, k->loop, on_forwarded,
+	    c);
+}
+
+static void
+forward(struct kvd *k, struct ipc_req *r, uint64_t wait_ms, bool write)
 {
 	struct fwd_call *c = xcalloc(1, sizeof(*c));
-	struct ipc_call *call;
-	uint64_t timeout;
 
 	if (wait_ms > KV_FWD_TIMEOUT_MAX - FWD_TIMEOUT_MS)
 		wait_ms = KV_FWD_TIMEOUT_MAX - FWD_TIMEOUT_MS;
-	timeout = FWD_TIMEOUT_MS + wait_ms;
 	c->k = k;
 	c->r = r;
+	c->wait_ms = wait_ms;
+	c->write = write;
 	k->st.fwd++;
-	call = ipc_call_new(k->raft, MSG_RAFT_KV_FORWARD);
-	msg_raft_kv_forward_enc_msg(ipc_call_writer(call), &r->msg, timeout);
-	ipc_call_send_loop(call, timeout + RAFT_SLACK_MS, k->loop, on_forwarded,
-	    c);
 	if (wait_ms > 0)
 		ipc_req_on_cancel(r, forward_cancel, c);
+	send_forward(k, c);
 }
 
 static void
@@ -140,7 +217,7 @@ kvd_client_handle(void *arg, struct ipc_req *r)
 		if (msg_kv_read_dec(&r->msg, &q, &e) != 0)
 			fatalx("kv.read from httpd: %s", e.msg);
 		k->st.reads++;
-		forward(k, r, q.min_index > 0 ? q.wait_ms : 0);
+		forward(k, r, q.min_index > 0 ? q.wait_ms : 0, false);
 		break;
 	}
 	case MSG_KV_WRITE: {
@@ -149,7 +226,7 @@ kvd_client_handle(void *arg, struct ipc_req *r)
 		if (msg_kv_write_dec(&r->msg, &w, &e) != 0)
 			fatalx("kv.write from httpd: %s", e.msg);
 		k->st.writes++;
-		forward(k, r, 0);
+		forward(k, r, 0, true);
 		break;
 	}
 	case MSG_CAT_READ: {
@@ -158,7 +235,7 @@ kvd_client_handle(void *arg, struct ipc_req *r)
 		if (msg_cat_read_dec(&r->msg, &q, &e) != 0)
 			fatalx("catalog.read from httpd: %s", e.msg);
 		k->st.cat_reads++;
-		forward(k, r, q.min_index > 0 ? q.wait_ms : 0);
+		forward(k, r, q.min_index > 0 ? q.wait_ms : 0, false);
 		break;
 	}
 	case MSG_CAT_REGISTER: {
@@ -167,7 +244,7 @@ kvd_client_handle(void *arg, struct ipc_req *r)
 		if (msg_cat_register_dec(&r->msg, &q, &e) != 0)
 			fatalx("catalog.register from httpd: %s", e.msg);
 		k->st.cat_writes++;
-		forward(k, r, 0);
+		forward(k, r, 0, true);
 		break;
 	}
 	case MSG_CAT_DEREGISTER: {
@@ -176,7 +253,7 @@ kvd_client_handle(void *arg, struct ipc_req *r)
 		if (msg_cat_deregister_dec(&r->msg, &q, &e) != 0)
 			fatalx("catalog.deregister from httpd: %s", e.msg);
 		k->st.cat_writes++;
-		forward(k, r, 0);
+		forward(k, r, 0, true);
 		break;
 	}
 	case MSG_KV_STATUS: {
@@ -200,7 +277,8 @@ client_stats(void *arg, struct sbuf *out)
 
 	sbuf_printf(out, "kvd.mode client\nkv.reads %llu\nkv.writes %llu\n"
 	    "catalog.reads %llu\ncatalog.writes %llu\nkvfwd.forwarded %llu\n"
-	    "kvfwd.errors %llu\nkvfwd.canceled %llu\nipc.bad %llu\n"
+	    "kvfwd.errors %llu\nkvfwd.canceled %llu\nkvfwd.held %llu\n"
+	    "kvfwd.expired %llu\nipc.bad %llu\n"
 	    "ipc.inflight %llu\n",
 	    (unsigned long long)k->st.reads, (unsigned long long)k->st.writes,
 	    (unsigned long long)k->st.cat_reads,
@@ -208,6 +286,8 @@ client_stats(void *arg, struct sbuf *out)
 	    (unsigned long long)k->st.fwd,
 	    (unsigned long long)k->st.fwd_errors,
 	    (unsigned long long)k->st.canceled,
+	    (unsigned long long)k->st.fwd_held,
+	    (unsigned long long)k->st.fwd_expired,
 	    (unsigned long long)ipc_server_bad(k->srv),
 	    (unsigned long long)ipc_server_inflight(k->srv));
 }
@@ -222,6 +302,7 @@ kvd_client_run(struct kvd *k, struct daemon_args *args)
 	char url[300];
 	struct lerr e = { "" };
 
+	k->hold = loop_timer_new(k->loop, client_hold_tick, k);
 	rundir_url(args->rundir, "raft", url, sizeof(url));
 	if (ipc_client_open_loop(&k->raft, url, k->boot, k->loop, &e) != 0)
 		fatalx("%s", e.msg);
@@ -239,6 +320,8 @@ kvd_client_run(struct kvd *k, struct daemon_args *args)
 	 * before kvd.sock closes. */
 	ipc_client_close(k->raft);
 	loop_drain(k->loop);
+	fail_held(k);
+	loop_timer_free(k->hold);
 	admin_close(k->admin);
 	ipc_server_close(k->srv);
 	loop_drain(k->loop);

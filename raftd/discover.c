@@ -93,6 +93,7 @@ on_members(void *arg, int rv, struct proto_msg *m)
 		log_info("cluster: gossip shows %zu other server(s)",
 		    d->ngossip_servers);
 	d->discover_version = rep.version;
+	d->members_seen = true;
 	/* Greet the new ones now rather than at the next hello round. */
 	d->hello_next_ms = 0;
 	discover_ask(d);

@@ -345,6 +345,9 @@ advance(struct raftd *d, struct fwd_req *fr)
 				return;
 			}
 			if (fr->ntried >= MAX_TRIES || !pick(d, fr)) {
+				if (fr->ntried == 0 && !d->members_seen)
+					return; /* just started: the tick
+						 * looks again */
 				if (fr->ntried == 0) {
 					f->st.no_servers++;
 					answer_error(d, fr, -LE_UNAVAIL,

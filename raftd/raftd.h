@@ -118,6 +118,7 @@ struct raftd {
 	size_t ngossip_servers;
 	uint64_t discover_version;
 	bool discover_inflight;
+	bool members_seen;	/* gossipd has answered once */
 	struct loop_timer *discover_timer;
 	uint64_t hello_next_ms;
 	bool bootstrapped;

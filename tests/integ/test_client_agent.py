@@ -544,3 +544,46 @@ def test_no_known_servers_answers_at_once(agent_factory):
         assert st["kvfwd.server"] == "-", st
     finally:
         nobody.release()
+
+
+def test_requests_wait_for_the_clients_raftd(pool):
+    """A client agent's kvd forwards through its own raftd; while init
+    restarts that raftd, a read and a write are held (kvd's 5 s hold),
+    then go, and succeed."""
+    cl = pool["client"]
+    wait_forwarding(cl)
+    held0 = cl.ctl_stats("kvd")["kvfwd.held"]
+    raftd = cl.status()["raftd"]["pid"]
+    results = {}
+
+    def req(name, method, path, body=None):
+        t0 = time.monotonic()
+        try:
+            r = cl.http(method, path, body=body, timeout=30.0 * S)
+            results[name] = (r.status, r.body, time.monotonic() - t0)
+        except Exception as ex:  # reported by the asserts below
+            results[name] = (None, repr(ex), time.monotonic() - t0)
+
+    os.kill(cl.pid, signal.SIGSTOP)
+    try:
+        os.kill(raftd, signal.SIGKILL)
+        time.sleep(0.3)
+        threads = [threading.Thread(target=req, args=a) for a in (
+            ("put", "PUT", "/v1/kv/cl/held", b"h"),
+            ("get", "GET", "/v1/kv/cl/held-missing"))]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        assert not results, "did not wait for the client's raftd: %r" % \
+            results
+    finally:
+        os.kill(cl.pid, signal.SIGCONT)
+    for t in threads:
+        t.join(20 * S)
+    put, get = results["put"], results["get"]
+    assert put[0] == 200 and put[1].strip() == b"true", put
+    assert get[0] == 404, get
+    assert put[2] >= 1.0 and get[2] >= 1.0, results
+    assert cl.ctl_stats("kvd")["kvfwd.held"] >= held0 + 2
+    r = cl.get("/v1/kv/cl/held?consistent")
+    assert r.status == 200 and H.unb64(r.json()[0]["Value"]) == b"h", r
