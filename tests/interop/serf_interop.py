@@ -282,15 +282,28 @@ def main():
         check("our node crashes: Go and we mark it failed", we_crash)
 
         def we_leave():
+            # Only what Go sees from the leave on: on a loaded machine
+            # (CI runs this beside the integration tests) Go may have
+            # suspected and failed our node for a moment earlier, and
+            # seen it rejoin; that is the failure detector's business,
+            # not the leave's.
+            a.drain(0.2)
+            since = len(a.seen)
             us.send("leave")
             us.wait(lambda e: e["ev"] == "done" and e["args"][0] == "leave",
                     15, "leave done")
-            assert [e for e in us.seen if e["ev"] == "done" and
-                    e["args"][0] == "leave"][0]["args"][1] == "0"
+            done = [e for e in us.seen if e["ev"] == "done" and
+                    e["args"][0] == "leave"][0]
+            assert done["args"][1] == "0", "leave answered %r" % done
             a.wait(lambda e: go_member(e, "lictor", "member-leave"), 15,
                    "member-leave lictor")
-            assert not any(go_member(e, "lictor", "member-failed")
-                           for e in a.seen)
+            a.drain(1.0)
+            failed = [e for e in a.seen[since:]
+                      if go_member(e, "lictor", "member-failed")]
+            assert not failed, "Go saw our leave as a failure: %r (all " \
+                "Go's events about us: %r)" % (failed, [
+                    e["ev"] for e in a.seen if any(
+                        m["name"] == "lictor" for m in e.get("members", []))])
         check("we leave: Go sees left, not failed", we_leave)
 
         serf = os.path.join(os.path.dirname(serfpeer), "serf")
