@@ -153,6 +153,19 @@ void kvd_read_waits_hold(struct kvd *k);
  * held request looks for it. */
 #define RAFTD_HOLD_MS 5000
 #define RAFTD_HOLD_POLL_MS 20
+/* A write whose proposal raftd took with it may still commit: it waits
+ * for its entry this long after it came, and is answered before httpd's
+ * own 10 s run out. */
+#define RAFTD_LOST_WAIT_MS 8000
+
+/* Arms the hold timer unless it is armed already (re-arming would push
+ * it back: under steady traffic it would never fire). */
+static inline void
+kvd_hold_arm(struct kvd *k)
+{
+	if (!loop_timer_armed(k->hold))
+		loop_timer_arm(k->hold, RAFTD_HOLD_POLL_MS);
+}
 void kvd_writes_fail_all(struct kvd *k, int code, const char *text);
 void kvd_cron(void *arg);
 void kvd_mark_tombstones(struct kvd *k, uint64_t index);

@@ -20,6 +20,7 @@
  * (Consul's RPC hold timeout); raftd answers within a second more, and
  * httpd waits 10 s (plus the wait) for us. */
 #define FWD_TIMEOUT_MS 7000
+#define FWD_MIN_MS 1000		/* the least a held request still gets */
 #define RAFT_SLACK_MS 2000
 
 bool
@@ -36,8 +37,9 @@ struct fwd_call {
 	struct kvd *k;
 	struct ipc_req *r;
 	struct fwd_call *next;	/* on k->fwd_held */
+	uint64_t since_ms;
 	uint64_t wait_ms;
-	uint64_t hold_until;	/* 0 until first held */
+	uint64_t hold_until;	/* held since; 0 when not held */
 	bool write;
 };
 
@@ -52,7 +54,7 @@ hold_forward(struct kvd *k, struct fwd_call *c)
 	}
 	c->next = k->fwd_held;
 	k->fwd_held = c;
-	loop_timer_arm(k->hold, RAFTD_HOLD_POLL_MS);
+	kvd_hold_arm(k);
 }
 
 /* The hold timer: the held requests go, or fail, or were cancelled. */
@@ -63,7 +65,15 @@ client_hold_tick(void *arg)
 	struct fwd_call *c, *list = k->fwd_held;
 	uint64_t now = loop_now_ms(k->loop);
 
+	/* Oldest first: the list is newest first. */
 	k->fwd_held = NULL;
+	for (c = list, list = NULL; c != NULL; ) {
+		struct fwd_call *n = c->next;
+
+		c->next = list;
+		list = c;
+		c = n;
+	}
 	while ((c = list) != NULL) {
 		list = c->next;
 		if (c->r == NULL) {
@@ -163,12 +173,21 @@ static void
 send_forward(struct kvd *k, struct fwd_call *c)
 {
 	struct ipc_call *call;
-	uint64_t timeout = FWD_TIMEOUT_MS + c->wait_ms;
+	uint64_t held = loop_now_ms(k->loop) - c->since_ms, timeout;
 
 	if (ipc_client_peers(k->raft) == 0) {
 		hold_forward(k, c);
 		return;
 	}
+	/* The time held comes off the server's share, and off a blocking
+	 * query's wait, so that httpd (10 s plus the wait) still hears
+	 * from us first. */
+	timeout = FWD_TIMEOUT_MS - (held < FWD_TIMEOUT_MS - FWD_MIN_MS ?
+	    held : FWD_TIMEOUT_MS - FWD_MIN_MS);
+	if (c->wait_ms > 0)
+		timeout += c->wait_ms > held ? c->wait_ms - held : 0;
+	c->hold_until = 0;	/* sent: should raftd go away again, a new
+				 * hold starts */
 	call = ipc_call_new(k->raft, MSG_RAFT_KV_FORWARD);
 	msg_raft_kv_forward_enc_msg(ipc_call_writer(call), &c->r->msg,
 	    timeout);
@@ -185,6 +204,7 @@ forward(struct kvd *k, struct ipc_req *r, uint64_t wait_ms, bool write)
 		wait_ms = KV_FWD_TIMEOUT_MAX - FWD_TIMEOUT_MS;
 	c->k = k;
 	c->r = r;
+	c->since_ms = loop_now_ms(k->loop);
 	c->wait_ms = wait_ms;
 	c->write = write;
 	k->st.fwd++;

@@ -403,7 +403,7 @@ on_read_index(void *arg, int rv, struct proto_msg *m)
 			w->hold_until = loop_now_ms(k->loop) + RAFTD_HOLD_MS;
 			k->st.reads_held++;
 		}
-		loop_timer_arm(k->hold, RAFTD_HOLD_POLL_MS);
+		kvd_hold_arm(k);
 		return;
 	}
 	for (pp = &k->rw_head; *pp != w; pp = &(*pp)->next)
@@ -433,9 +433,11 @@ send_read_index(struct kvd *k, struct read_wait *w)
 			w->hold_until = loop_now_ms(k->loop) + RAFTD_HOLD_MS;
 			k->st.reads_held++;
 		}
-		loop_timer_arm(k->hold, RAFTD_HOLD_POLL_MS);
+		kvd_hold_arm(k);
 		return;
 	}
+	/* Sent: should raftd go away again, a new hold starts. */
+	w->hold_until = 0;
 	w->asked = true;
 	k->st.read_index_calls++;
 	call = ipc_call_new(k->raft, MSG_RAFT_READ_INDEX);

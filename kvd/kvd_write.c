@@ -160,10 +160,10 @@ on_propose_reply(void *arg, int rv, struct proto_msg *m)
 			/* raftd went away (or was gone when it was sent):
 			 * committed or not, its entry tells when raftd is
 			 * back. */
-			pw->deadline_ms = loop_now_ms(k->loop) +
-			    RAFTD_HOLD_MS;
+			pw->deadline_ms = pw->since_ms + RAFTD_LOST_WAIT_MS;
 			pw->lost = true;
 			k->st.writes_held++;
+			kvd_hold_arm(k);
 		} else if (code != 0)
 			pw_answer(k, pw, code, text);
 		else if (kv_state_applied(k->kv) >= rep.index) {
@@ -227,7 +227,7 @@ kvd_propose_flush(void *arg)
 			}
 		kvd_writes_expire(k);
 		if (k->nqueued > 0)
-			loop_timer_arm(k->hold, RAFTD_HOLD_POLL_MS);
+			kvd_hold_arm(k);
 		return;
 	}
 	while (k->nqueued > 0) {
@@ -402,13 +402,22 @@ kvd_writes_expire(struct kvd *k)
 	}
 }
 
-/* The hold timer: raftd may be back (kvd.h, RAFTD_HOLD_MS). */
+/* The hold timer: raftd may be back (kvd.h, RAFTD_HOLD_MS). Runs again
+ * while anything is still held. */
 void
 kvd_hold_tick(void *arg)
 {
-	kvd_propose_flush(arg);
-	kvd_writes_expire(arg);
-	kvd_read_waits_hold(arg);
+	struct kvd *k = arg;
+	struct pending_write *pw;
+
+	kvd_propose_flush(k);
+	kvd_writes_expire(k);
+	kvd_read_waits_hold(k);
+	for (pw = k->pw_head; pw != NULL; pw = pw->next)
+		if (pw->lost && !pw->applied) {
+			kvd_hold_arm(k);
+			break;
+		}
 }
 
 void

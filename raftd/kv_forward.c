@@ -33,6 +33,7 @@
 #define CONNECT_MS 1000		/* a server we cannot reach: the next */
 #define FAILED_QUIET_MS 30000	/* a failed server is avoided this long */
 #define MAX_TRIES 8		/* servers one request may try */
+#define MEMBERS_WAIT_MS 3000	/* for gossipd's first list, at start */
 #define MAX_PENDING 65536	/* a client's requests in flight */
 #define MAX_SERVING 65536	/* a server's forwarded requests in flight */
 #define IDLE_PEER_MS 300000	/* a server closes idle connections */
@@ -345,7 +346,8 @@ advance(struct raftd *d, struct fwd_req *fr)
 				return;
 			}
 			if (fr->ntried >= MAX_TRIES || !pick(d, fr)) {
-				if (fr->ntried == 0 && !d->members_seen)
+				if (fr->ntried == 0 && !d->members_seen &&
+				    now - d->started_ms < MEMBERS_WAIT_MS)
 					return; /* just started: the tick
 						 * looks again */
 				if (fr->ntried == 0) {

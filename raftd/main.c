@@ -104,6 +104,7 @@ main(int argc, char **argv)
 	}
 	d.rundir = args.rundir;
 	d.boot = boot_id_new();
+	d.started_ms = mono_ms();
 	d.id = node_id_of(d.cfg.node_id);
 	host = d.cfg.advertise_addr && *d.cfg.advertise_addr ?
 	    d.cfg.advertise_addr : d.cfg.bind_addr;

@@ -119,6 +119,7 @@ struct raftd {
 	uint64_t discover_version;
 	bool discover_inflight;
 	bool members_seen;	/* gossipd has answered once */
+	uint64_t started_ms;	/* mono_ms() at start */
 	struct loop_timer *discover_timer;
 	uint64_t hello_next_ms;
 	bool bootstrapped;
