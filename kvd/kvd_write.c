@@ -12,8 +12,10 @@
  * comes while it is down is held, not failed: it goes once kvd is
  * connected to raftd again, or fails after RAFTD_HOLD_MS. A write whose
  * proposal was on its way when raftd went away may or may not have been
- * committed: it waits as long for its entry to come back applied (its
- * (boot id, sequence) tag matches it), and fails only if it does not. */
+ * committed: it waits for its entry to come back applied (its (boot id,
+ * sequence) tag matches it) until RAFTD_LOST_WAIT_MS after it came, and
+ * fails only if it does not. Held writes count against nothing but the
+ * hold: httpd's connection limits bound how many there can be. */
 #include "kvd.h"
 #include "gotime.h"
 #include "log.h"
