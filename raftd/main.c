@@ -63,8 +63,32 @@ raftd_stats(void *arg, struct sbuf *out)
 	kvfwd_stats(d, out);
 }
 
+#ifdef LICTOR_TEST_HOOKS
+static int
+raftd_fault(void *arg, const char *spec, struct sbuf *out)
+{
+	struct raftd *d = arg;
+
+	if (strcmp(spec, "mute-kvd") == 0)
+		d->fault_mute_kvd = true;
+	else if (strcmp(spec, "clear") == 0)
+		d->fault_mute_kvd = false;
+	else {
+		sbuf_printf(out, "unknown fault \"%s\" (want mute-kvd or "
+		    "clear)", spec);
+		return -LE_INVAL;
+	}
+	log_warnx("test fault: %s", spec);
+	sbuf_printf(out, "%s\n", spec);
+	return 0;
+}
+#endif
+
 static const struct admin_ops raftd_admin_ops = {
 	.stats = raftd_stats,
+#ifdef LICTOR_TEST_HOOKS
+	.fault = raftd_fault,
+#endif
 };
 
 static void

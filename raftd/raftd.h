@@ -65,6 +65,10 @@ struct raftd {
 	struct raft *r;
 	struct loop_timer *tick;
 	bool stopping;
+	/* Test builds (`lictor ctl raftd fault mute-kvd`): kvd's fetch and
+	 * its proposals' and reads' outcomes go unanswered, as if raftd
+	 * died before it could answer them. */
+	bool fault_mute_kvd;
 	bool leader_changed;		/* the core said so; acted on later */
 
 	/* who we are */

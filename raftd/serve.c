@@ -386,6 +386,9 @@ serve_complete(struct raftd *d)
 		next = w->next;
 		if (!w->done)
 			continue;
+		if (d->fault_mute_kvd && (w->kind == W_PROPOSE ||
+		    w->kind == W_READ || w->kind == W_OP))
+			continue;
 		if (w->kind == W_R_PROPOSE || w->kind == W_R_READ ||
 		    w->kind == W_R_OP)
 			answer_remote(d, w, w->done_code, NULL, w->done_index);
@@ -668,7 +671,7 @@ serve_fetch_check(struct raftd *d)
 	uint64_t now, from;
 	bool lease, entries;
 
-	if (d->fetch == NULL || d->stopping)
+	if (d->fetch == NULL || d->stopping || d->fault_mute_kvd)
 		return;
 	from = d->fetch_from;
 	if (from <= d->snap_index && raft_log_entry(d->r, from) == NULL) {

@@ -310,6 +310,49 @@ def test_requests_wait_for_raftd(agent_factory):
     assert a.kv_entry("hold/after")["Value"] == b"3"
 
 
+@pytest.mark.timeout(120)
+def test_answers_raftd_lost_come_after_its_restart(agent_factory):
+    """raftd commits a write and confirms a consistent read's index, then
+    dies before kvd hears of either (a test build's fault hook keeps
+    raftd from answering kvd). kvd holds both: the write is answered
+    with success once the restarted raftd hands its entry over (it was
+    committed), and the read is asked again and answered."""
+    a = agent_factory("lost").start()
+    assert a.kv_put("lost/before", b"0") == b"true"
+    commit0 = a.ctl_stats("raftd")["raft.commit"]
+    r = a.ctl(["raftd", "fault", "mute-kvd"])
+    if r.returncode != 0 and b"not built in" in r.stdout + r.stderr:
+        pytest.skip("a build without test hooks")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    raftd = a.status()["raftd"]["pid"]
+    held0 = a.ctl_stats("kvd")["raft.writes_held"]
+
+    t, out = _put_in_background(a, "lost/late", b"6")
+    rt, rout = _in_background(a, "GET", "/v1/kv/lost/before?consistent")
+    # The write's entry commits in raftd; nothing reaches kvd.
+    H.poll("the write committed in raftd",
+           lambda: a.ctl_stats("raftd")["raft.commit"] > commit0, 10 * H.SLOW)
+    time.sleep(0.5)
+    assert t.is_alive(), "the write was answered by a muted raftd: %r" % out
+    assert rt.is_alive(), "the read was answered by a muted raftd: %r" % rout
+    assert a.ctl_stats("kvd")["kv.applied_index"] <= commit0
+
+    t0 = time.monotonic()
+    os.kill(raftd, signal.SIGKILL)  # init starts a new one (not muted)
+    t.join(20 * H.SLOW)
+    rt.join(20 * H.SLOW)
+    assert out.get("status") == 200 and out["body"].strip() == b"true", out
+    assert rout.get("status") == 200, rout
+    assert H.unb64(json.loads(rout["body"])[0]["Value"]) == b"0", rout
+    # Answered from the restart on, well before the lost write's 8 s.
+    assert time.monotonic() - t0 < 6.0 * H.SLOW, out
+    st = a.ctl_stats("kvd")
+    assert st["raft.writes_held"] >= held0 + 1, st
+    assert st["raft.reads_held"] >= 1, st
+    assert a.kv_entry("lost/late")["Value"] == b"6"
+    assert a.kv_put("lost/after", b"7") == b"true"
+
+
 def _try_lock(fd):
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
