@@ -160,7 +160,8 @@ if [ "$WARM" -gt 0 ]; then
 		warm_put lictor "${laddrs[ll]}" 1
 		ws=$((ws + 1))
 	done
-	if reused; then note="every raftd reusing its log files"
+	reused_ok=0
+	if reused; then note="every raftd reusing its log files"; reused_ok=1
 	else note="raftd's log files NOT yet reused: figures are of appending logs"; fi
 	echo "warm-up: PUT x 64 against lictor for $ws s ($note), then etcd for $ws s (not recorded)"
 	warm_put etcd "${eaddrs[el]}" "$ws"
@@ -184,7 +185,7 @@ floor() {
 floor "before the runs" >"$tmp/floor"
 
 results=$tmp/results
-echo "INFO nkeys=$NKEYS vsize=$VSIZE duration=$DURATION rounds=$ROUNDS warm=$WARM conns_list=$(echo $CONNS_LIST | tr ' ' ,)" >"$results"
+echo "INFO nkeys=$NKEYS vsize=$VSIZE duration=$DURATION rounds=$ROUNDS warm=${ws:-0} reused=${reused_ok:-0} conns_list=$(echo $CONNS_LIST | tr ' ' ,)" >"$results"
 for c in $CONNS_LIST; do
 	t=2; [ "$c" -lt 2 ] && t=1
 	for r in $(seq 1 "$ROUNDS"); do

@@ -125,8 +125,11 @@ def report(path):
                               "; medians of %d rounds" % rounds
                               if rounds > 1 else ""))
     if int(info.get("warm", "0")) > 0:
-        print("both clusters warmed up first: %s s of 16 clients' PUTs, "
-              "not recorded, then 5 s idle" % info["warm"])
+        print("both clusters warmed up first: %s s each of 64 clients' PUTs "
+              "(not recorded; lictor's raftds %s), then 5 s idle"
+              % (info["warm"], "reusing their log files"
+                 if info.get("reused") == "1" else
+                 "NOT yet reusing their log files"))
     print()
     hdr = "%-6s %-7s %12s %10s %10s %8s" % ("conns", "server", "PUT/s",
                                            "p50 (ms)", "p99 (ms)", "errors")
