@@ -1,7 +1,7 @@
 /* kv_snapshot.c: kvd's whole state as one file, for raftd to compact its
  * log against and to ship to a server that is too far behind.
  *
- * Format (all integers big-endian):
+ * Format (all integers big-endian; the envelope is common/snapfile.h's):
  *   "LICTSNP1"  index(u64)
  *   records:    klen(u32) vlen(u32) key value     (every store key, in order)
  *   trailer:    0xffffffff count(u64) fnv64(u64)  (fnv over every byte before it)
@@ -11,6 +11,7 @@
 #include "kvd.h"
 #include "gotime.h"
 #include "log.h"
+#include "snapfile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -21,12 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SNAP_MAGIC "LICTSNP1"
-#define SNAP_END 0xffffffffu
+#define SNAP_END SNAPFILE_END
 #define SNAP_MAX_KEY (64u << 10)
 #define SNAP_MAX_VALUE (64u << 20)
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
 
 /* Past this much written since the last time, the file's pages are
  * handed to the disk (sync_file_range, not waited for): a snapshot's
@@ -45,12 +43,7 @@ struct snap_w {
 static void
 sw_put(struct snap_w *w, const void *p, size_t n)
 {
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++) {
-		w->fnv ^= c[i];
-		w->fnv *= FNV_PRIME;
-	}
+	w->fnv = snapfile_fnv(w->fnv, p, n);
 	if (w->err == 0 && n > 0 && fwrite(p, 1, n, w->f) != n)
 		w->err = -LE_IO;
 	w->off += n;
@@ -98,7 +91,7 @@ snap_write(struct store_iter *it, const char *path, uint64_t index,
     uint64_t *count, struct lerr *e)
 {
 	char tmp[RAFT_PATH_MAX + 8];
-	struct snap_w w = { NULL, FNV_OFFSET, 0, 0, 0 };
+	struct snap_w w = { NULL, SNAPFILE_FNV_OFFSET, 0, 0, 0 };
 	const void *key, *val;
 	size_t klen, vlen;
 	unsigned char hdr[16];
@@ -118,7 +111,7 @@ snap_write(struct store_iter *it, const char *path, uint64_t index,
 		return lerr_set(e, LE_IO, "create %s: %s", tmp,
 		    strerror(errno));
 	}
-	memcpy(hdr, SNAP_MAGIC, 8);
+	memcpy(hdr, SNAPFILE_MAGIC, 8);
 	be64(hdr + 8, index);
 	sw_put(&w, hdr, 16);
 	while ((rv = store_iter_next(it, &key, &klen, &val, &vlen)) == 1) {
@@ -252,7 +245,8 @@ snap_load(const char *path, unsigned char **out, size_t *outlen,
 {
 	unsigned char *buf = NULL;
 	size_t len = 0, cap = 0, off, n;
-	uint64_t fnv = FNV_OFFSET, count = 0;
+	uint64_t count = 0;
+	struct lerr why;
 	FILE *f;
 
 	if ((f = fopen(path, "rb")) == NULL)
@@ -273,16 +267,12 @@ snap_load(const char *path, unsigned char **out, size_t *outlen,
 		return lerr_set(e, LE_IO, "read %s", path);
 	}
 	fclose(f);
-	if (len < 16 + 12 + 8 || memcmp(buf, SNAP_MAGIC, 8) != 0)
-		goto corrupt;
-	*index = get64(buf + 8);
-	for (size_t i = 0; i < len - 8; i++) {
-		fnv ^= buf[i];
-		fnv *= FNV_PRIME;
+	if (snapfile_check(buf, len, index, &why) != 0) {
+		free(buf);
+		return lerr_set(e, LE_CORRUPT, "snapshot %s is damaged: %s",
+		    path, why.msg);
 	}
-	if (fnv != get64(buf + len - 8))
-		goto corrupt;
-	off = 16;
+	off = SNAPFILE_HDR;
 	for (;;) {
 		uint32_t kl, vl;
 

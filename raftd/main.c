@@ -32,6 +32,7 @@ raftd_stats(void *arg, struct sbuf *out)
 	    "raft.elections %" PRIu64 "\nraft.leader_terms %" PRIu64 "\n"
 	    "raft.msgs_in %" PRIu64 "\nraft.msgs_bad %" PRIu64 "\n"
 	    "raft.msgs_stale %" PRIu64 "\nraft.msgs_out %" PRIu64 "\n"
+	    "raft.logs_lost %" PRIu64 "\n"
 	    "raft.snapshots_sent %" PRIu64 "\nraft.snapshots_installed %"
 	    PRIu64 "\nraft.snapshots_taken %" PRIu64 "\n"
 	    "raftd.proposals %" PRIu64 "\nraftd.proposals_forwarded %" PRIu64
@@ -46,11 +47,11 @@ raftd_stats(void *arg, struct sbuf *out)
 	    "cluster.known %zu\nraftd.snapshot_chunks_sent %" PRIu64
 	    "\nraftd.snapshot_chunks_received %" PRIu64
 	    "\nraftd.apply_held %" PRIu64 "\nraftd.apply_wanted %" PRIu64
-	    "\n",
+	    "\nraftd.snapshots_refused %" PRIu64 "\n",
 	    raft_state_name(st.state), st.term, st.leader, st.commit,
 	    st.last_index, st.applied, d->kvd_applied, st.snapshot_index,
 	    rs->elections, rs->leader_terms, rs->msgs_in, rs->msgs_bad,
-	    rs->msgs_stale, rs->msgs_out, rs->snapshots_sent,
+	    rs->msgs_stale, rs->msgs_out, rs->logs_lost, rs->snapshots_sent,
 	    rs->snapshots_installed, rs->snapshots_taken, d->st.proposals,
 	    d->st.proposals_forwarded, d->st.proposals_failed, d->st.reads,
 	    d->st.reads_forwarded, d->st.lease_reads, d->st.fetches,
@@ -59,7 +60,7 @@ raftd_stats(void *arg, struct sbuf *out)
 	    d->st.wire_bad, d->st.wire_out, ts.sent, ts.dropped, ts.received,
 	    ts.peers, d->nknown, d->st.snap_chunks_sent,
 	    d->st.snap_chunks_received, d->st.apply_held,
-	    d->st.apply_wanted);
+	    d->st.apply_wanted, d->st.snaps_refused);
 	kvfwd_stats(d, out);
 }
 
@@ -71,11 +72,13 @@ raftd_fault(void *arg, const char *spec, struct sbuf *out)
 
 	if (strcmp(spec, "mute-kvd") == 0)
 		d->fault_mute_kvd = true;
+	else if (strcmp(spec, "damage-snapshots") == 0)
+		d->fault_damage_snaps = true;
 	else if (strcmp(spec, "clear") == 0)
-		d->fault_mute_kvd = false;
+		d->fault_mute_kvd = d->fault_damage_snaps = false;
 	else {
-		sbuf_printf(out, "unknown fault \"%s\" (want mute-kvd or "
-		    "clear)", spec);
+		sbuf_printf(out, "unknown fault \"%s\" (want mute-kvd, "
+		    "damage-snapshots or clear)", spec);
 		return -LE_INVAL;
 	}
 	log_warnx("test fault: %s", spec);

@@ -295,12 +295,33 @@ snap_rx_chunk(struct raftd *d, uint64_t from, const struct rw_snap_chunk *c)
 	m.u.snapshot.snap.data = rx->buf;
 	m.u.snapshot.snap.len = rx->total;
 	if (raft_config_decode(c->conf, c->conf_len,
-	    &m.u.snapshot.snap.conf) == 0)
-		(void)raft_step(d->r, &m);
-	else
+	    &m.u.snapshot.snap.conf) != 0)
 		d->st.wire_bad++;
+	else if (snapshot_check(d, "a snapshot from the leader", c->index,
+	    rx->buf, rx->total))
+		(void)raft_step(d->r, &m);
 	free(rx->buf);
 	memset(rx, 0, sizeof(*rx));
+}
+
+static void op_send(void *ctx, const struct raft_msg *m);
+
+/* Test builds: `lictor ctl raftd fault damage-snapshots` flips a byte in
+ * the middle of every snapshot this server sends, as a bad disk or
+ * memory would; the receiver must refuse them. */
+static void
+op_send_damaged(struct raftd *d, const struct raft_msg *m)
+{
+	struct raft_msg c = *m;
+	uint8_t *copy = xmalloc(m->u.snapshot.snap.len);
+
+	memcpy(copy, m->u.snapshot.snap.data, m->u.snapshot.snap.len);
+	copy[m->u.snapshot.snap.len / 2] ^= 0x20;
+	c.u.snapshot.snap.data = copy;
+	d->fault_damage_snaps = false;
+	op_send(d, &c);
+	d->fault_damage_snaps = true;
+	free(copy);
 }
 
 static void
@@ -321,6 +342,11 @@ op_send(void *ctx, const struct raft_msg *m)
 		else if (!cluster_addr_of(d, m->to, addr, sizeof(addr)))
 			return; /* a server we know nothing of: unreachable */
 		addr_cache_put(d, m->to, addr);
+	}
+	if (d->fault_damage_snaps && m->type == RAFT_MSG_SNAPSHOT &&
+	    m->u.snapshot.snap.len > 0) {
+		op_send_damaged(d, m);
+		return;
 	}
 	switch (m->type) {
 	case RAFT_MSG_VOTE:
@@ -733,6 +759,11 @@ wire_raft(struct raftd *d, const struct rw_msg *w)
 			return -LE_MALFORMED;
 		m.u.snapshot.snap.data = r->data;
 		m.u.snapshot.snap.len = r->data_len;
+		/* Refused whole (the leader sends it again): installing it
+		 * would leave kvd nothing it could restore. */
+		if (!snapshot_check(d, "a snapshot from the leader", r->a[1],
+		    r->data, r->data_len))
+			return 0;
 		break;
 	case RAFT_MSG_SNAPSHOT_RESP:
 		resp_from_wire(&m.u.snapshot_resp, r->a);
@@ -853,6 +884,19 @@ node_start(struct raftd *d, struct lerr *e)
 		if ((rv = snapshot_load(d, st.snap_index, &sdata, &slen,
 		    e)) != 0)
 			goto out;
+		if (!snapshot_check(d, "the snapshot file", st.snap_index,
+		    sdata, slen)) {
+			/* kvd's state is normally past it: a new one replaces
+			 * it as soon as kvd has applied one more entry, and
+			 * till then a server sent this one refuses it. With
+			 * kvd's state lost too, kvd cannot start from it
+			 * (it says so): the server needs a new data dir. */
+			log_warnx("a new snapshot replaces it once kvd has "
+			    "applied past index %llu",
+			    (unsigned long long)st.snap_index);
+			d->snap_damaged = true;
+			d->snap_want = st.snap_index + 1;
+		}
 		snap.data = sdata;
 		snap.len = slen;
 		b.snap = &snap;

@@ -49,6 +49,7 @@ struct raftd_stats {
 	uint64_t snap_chunks_sent, snap_chunks_received;
 	uint64_t apply_held;	/* a follower's entries held for company */
 	uint64_t apply_wanted;	/* answered at once: kvd waited on them */
+	uint64_t snaps_refused;	/* damaged: received, or read back */
 };
 
 struct raftd {
@@ -69,6 +70,7 @@ struct raftd {
 	 * its proposals' and reads' outcomes go unanswered, as if raftd
 	 * died before it could answer them. */
 	bool fault_mute_kvd;
+	bool fault_damage_snaps;	/* ... damage-snapshots: every one sent */
 	bool leader_changed;		/* the core said so; acted on later */
 
 	/* who we are */
@@ -107,6 +109,8 @@ struct raftd {
 	pthread_t snap_thread;
 	uint64_t snap_want;		/* index the core asked for */
 	uint64_t snap_last_ms;		/* when the last one was started */
+	bool snap_damaged;		/* the one loaded at start failed its
+					 * check: replace it at once */
 	struct snap_rx snap_rx;
 
 	/* requests waiting on the core or on the leader (serve.c) */
@@ -206,6 +210,8 @@ int snapshot_load(struct raftd *d, uint64_t index, void **data, size_t *len,
 int snapshot_write(struct raftd *d, uint64_t index, const void *data,
     size_t len, struct lerr *e);
 void snapshot_take(struct raftd *d, uint64_t index);
+bool snapshot_check(struct raftd *d, const char *what, uint64_t index,
+    const void *data, size_t len);
 void snapshot_prune(struct raftd *d);
 void snapshot_wait(struct raftd *d);
 

@@ -6,6 +6,7 @@
 #include "gotime.h"
 #include "log.h"
 #include "log_store.h"
+#include "snapfile.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -66,6 +67,39 @@ load_file(const char *path, void **data, size_t *len, struct lerr *e)
 	*data = buf;
 	*len = off;
 	return 0;
+}
+
+/* Whether a snapshot's bytes are whole (common/snapfile.h) and name the
+ * index they are for; logs what is wrong with them if not. It touches
+ * nothing but its arguments, so snap_thread calls it too. */
+static bool
+check_bytes(const char *what, uint64_t index, const void *data, size_t len)
+{
+	struct lerr e;
+	uint64_t named;
+
+	if (snapfile_check(data, len, &named, &e) != 0) {
+		log_warnx("%s (index %llu) is damaged: %s", what,
+		    (unsigned long long)index, e.msg);
+		return false;
+	}
+	if (named != index) {
+		log_warnx("%s is for index %llu but names %llu", what,
+		    (unsigned long long)index, (unsigned long long)named);
+		return false;
+	}
+	return true;
+}
+
+/* The same on the loop, counted in raftd.snapshots_refused. */
+bool
+snapshot_check(struct raftd *d, const char *what, uint64_t index,
+    const void *data, size_t len)
+{
+	if (check_bytes(what, index, data, len))
+		return true;
+	d->st.snaps_refused++;
+	return false;
 }
 
 int
@@ -172,6 +206,7 @@ struct snap_job {
 	void *data;
 	size_t len;
 	int rv;
+	bool damaged;
 	struct lerr e;
 };
 
@@ -200,6 +235,8 @@ snap_loaded(void *arg)
 	if (j->rv != 0) {
 		log_warnx("snapshot at index %llu: %s",
 		    (unsigned long long)j->index, j->e.msg);
+		if (j->damaged)
+			d->st.snaps_refused++;
 		free(j);
 		return;
 	}
@@ -221,6 +258,11 @@ snap_loaded(void *arg)
 		fatalx("snapshot metadata");
 	d->snap_index = j->index;
 	d->snap_term = meta.term;
+	if (d->snap_damaged) {
+		log_warnx("snapshot at index %llu replaces the damaged one",
+		    (unsigned long long)j->index);
+		d->snap_damaged = false;
+	}
 	if (raft_snapshot_done_take(d->r, j->index, j->data, j->len) != 0)
 		log_warnx("snapshot at index %llu refused by the core",
 		    (unsigned long long)j->index);
@@ -246,6 +288,17 @@ snap_thread(void *arg)
 		 * it is (written on the loop, after this). */
 		fsync_dir_of(j->path);
 		j->rv = load_file(j->path, &j->data, &j->len, &j->e);
+		/* What kvd wrote, as the disk gave it back: a damaged file
+		 * would be shipped to every server that needs a snapshot. */
+		if (j->rv == 0 && !check_bytes(j->path, j->index, j->data,
+		    j->len)) {
+			free(j->data);
+			j->data = NULL;
+			unlink(j->path);
+			j->damaged = true;
+			j->rv = lerr_set(&j->e, LE_CORRUPT, "%s is damaged; "
+			    "removed, the next one is taken later", j->path);
+		}
 	}
 	j->t_loaded = mono_ms();
 	loop_post(j->d->loop, snap_loaded, j);
@@ -321,8 +374,8 @@ snapshot_take(struct raftd *d, uint64_t index)
 	 * raft_snapshot_interval (writing one stalls kvd and raftd for a few
 	 * milliseconds). The tick asks again. */
 	if (d->snap_taking || d->kvd_applied < index ||
-	    mono_ms() < d->snap_last_ms +
-	    (uint64_t)d->cfg.raft_snapshot_interval_ms)
+	    (!d->snap_damaged && mono_ms() < d->snap_last_ms +
+	    (uint64_t)d->cfg.raft_snapshot_interval_ms))
 		return;
 	snap_dir(d, dir, sizeof(dir));
 	if (mkdir_p(dir, 0700) != 0) {

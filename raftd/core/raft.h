@@ -220,6 +220,7 @@ struct raft_stats {
 	uint64_t msgs_in;
 	uint64_t msgs_bad;		/* malformed or impossible; dropped */
 	uint64_t msgs_stale;		/* old term or stale answer */
+	uint64_t logs_lost;		/* a follower lost acknowledged entries */
 	uint64_t msgs_out;
 	uint64_t elections;		/* real elections started */
 	uint64_t prevotes;

@@ -71,6 +71,7 @@ struct progress {
 	uint8_t state;
 	bool paused;		/* probe outstanding */
 	uint64_t match;
+	uint64_t match_round;	/* our round when match last moved up */
 	uint64_t next;
 	uint64_t last_contact;	/* our clock when it last answered */
 	uint64_t acked_round;

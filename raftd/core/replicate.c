@@ -421,6 +421,7 @@ on_success(struct raft *r, struct progress *p,
 	}
 	if (ar->match > p->match) {
 		p->match = ar->match;
+		p->match_round = r->round;
 		p->progress_at = r->now;
 	}
 	if (p->next <= p->match)
@@ -459,6 +460,21 @@ repl_handle_append_resp(struct raft *r, const struct raft_msg *m)
 	if (ar->success) {
 		on_success(r, p, ar);
 		return;
+	}
+	/* A reject of its acknowledged match itself, answering a message
+	 * sent a round after the match was acknowledged, from a log that
+	 * ends before it: the follower lost entries it had made durable
+	 * (its data was wiped and it kept its identity, which Raft assumes
+	 * never happens). Taken as stale, as an old answer would be, every
+	 * probe and heartbeat would be refused forever; hashicorp/raft moves
+	 * its nextIndex back then, and so does this, through the match. The
+	 * commit index never moves back. */
+	if (ar->index == p->match && p->match > 0 &&
+	    ar->hint_index < p->match && ar->round > p->match_round &&
+	    p->state != PROG_SNAPSHOT) {
+		r->stats.logs_lost++;
+		p->match = 0;
+		p->match_round = r->round;
 	}
 	/* A reject at or below what it acknowledged, or for another probe
 	 * than the outstanding one, is a stale answer. */

@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import threading
@@ -621,6 +622,20 @@ def test_failover_under_write_load(cluster_factory):
 
 # ---------------------------------------------------------------- 4
 
+def stop_and_wipe(a):
+    """Stops a and removes its data dir, keeping only its node id (so it
+    comes back as the same server, at the same address); returns the
+    id."""
+    assert a.stop() == 0
+    with open(os.path.join(a.data_dir, "node-id")) as fh:
+        node_id = fh.read().strip()
+    shutil.rmtree(a.data_dir)
+    os.makedirs(a.data_dir, mode=0o700)
+    with open(os.path.join(a.data_dir, "node-id"), "w") as fh:
+        fh.write(node_id)
+    return node_id
+
+
 @pytest.mark.timeout(150)
 def test_wiped_server_catches_up_through_snapshot(cluster_factory):
     c = cluster_factory(3, config={"raft_snapshot_threshold": 64,
@@ -636,13 +651,7 @@ def test_wiped_server_catches_up_through_snapshot(cluster_factory):
 
     t_phase = time.monotonic()
     # Stop f and wipe its data; it keeps its identity (node id, address).
-    assert f.stop() == 0
-    with open(os.path.join(f.data_dir, "node-id")) as fh:
-        node_id = fh.read().strip()
-    shutil.rmtree(f.data_dir)
-    os.makedirs(f.data_dir, mode=0o700)
-    with open(os.path.join(f.data_dir, "node-id"), "w") as fh:
-        fh.write(node_id)
+    node_id = stop_and_wipe(f)
 
     for i in range(300):
         k = "snap/b/%03d" % i
@@ -688,6 +697,75 @@ def test_wiped_server_catches_up_through_snapshot(cluster_factory):
     put_retry(lead, "snap/after", b"needs f")
     put_retry(f, "snap/after-f", b"through f")
     assert f.kv_entry("snap/after")["Value"] == b"needs f"
+
+
+@pytest.mark.timeout(240)
+def test_damaged_snapshots_are_refused_and_replaced(cluster_factory):
+    """A snapshot damaged on its way (a test build's leader flips a byte
+    in each it sends) is refused by the server catching up, which stays
+    usable and installs the next whole one; a snapshot file damaged on
+    the disk is found when raftd starts and replaced by a new one from
+    kvd's state instead of being shipped."""
+    c = cluster_factory(3, config={"raft_snapshot_threshold": 64,
+                                   "raft_trailing_logs": 16,
+                                   "raft_snapshot_interval": "200ms"})
+    lead = c.wait_leader()
+    f = followers(c, lead)[0]
+    for i in range(100):
+        put_retry(lead, "dmg/a/%03d" % i, b"a%d" % i)
+    H.poll("a snapshot on the leader",
+           lambda: lead.raft_stats()["raft.snapshot_index"] >= 64, 20 * S)
+    c.wait_digests()
+
+    r = lead.ctl(["raftd", "fault", "damage-snapshots"])
+    if r.returncode != 0 and b"not built in" in r.stdout + r.stderr:
+        pytest.skip("a build without test hooks")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    stop_and_wipe(f)
+    f.start(wait="http")
+    # The leader learns that f lost its log from the next append.
+    for i in range(20):
+        put_retry(lead, "dmg/b/%03d" % i, b"b%d" % i)
+    st = H.poll("damaged snapshots refused by %s" % f.name,
+                lambda: (lambda s: s if s["raftd.snapshots_refused"] >= 2
+                         else None)(f.raft_stats()), 30 * S)
+    assert st["raft.snapshots_installed"] == 0, st
+    assert "a snapshot from the leader (index" in f.log_text()
+    assert "is damaged: checksum mismatch" in f.log_text()
+    # Refused whole: kvd never saw it, and the server answers.
+    assert f.status()["kvd"]["restarts"] == 0, f.status()
+    assert f.get("/v1/kv/dmg/a/000?stale").status == 404
+
+    assert lead.ctl(["raftd", "fault", "clear"]).returncode == 0
+    c.wait_digests(timeout=30 * S)
+    assert f.raft_stats()["raft.snapshots_installed"] >= 1
+    assert f.kv_entry("dmg/a/099")["Value"] == b"a99"
+
+    # The file on the leader's disk: damaged, then raftd restarted.
+    lead = c.wait_leader()
+    idx = lead.raft_stats()["raft.snapshot_index"]
+    path = os.path.join(lead.data_dir, "raft", "snapshots",
+                        "%020d.snap" % idx)
+    with open(path, "r+b") as fh:
+        fh.seek(os.path.getsize(path) // 2)
+        b = fh.read(1)
+        fh.seek(-1, os.SEEK_CUR)
+        fh.write(bytes([b[0] ^ 0x20]))
+    raftd = lead.status()["raftd"]["pid"]
+    os.kill(raftd, signal.SIGKILL)
+    lead.wait_daemon("raftd", old_pid=raftd)
+    H.poll("the damaged snapshot replaced",
+           lambda: "replaces the damaged one" in lead.log_text(), 30 * S)
+    text = lead.log_text()
+    assert "the snapshot file (index %d) is damaged" % idx in text, text[-3000:]
+    st = lead.raft_stats()
+    assert st["raft.snapshot_index"] > idx, st
+    assert st["raftd.snapshots_refused"] >= 1, st
+    # Every server holds the same state again, and takes writes.
+    c.wait_digests(timeout=30 * S)
+    put_retry(c.wait_leader(), "dmg/after", b"ok")
+    c.wait_digests(timeout=30 * S)
+    assert f.kv_entry("dmg/after")["Value"] == b"ok"
 
 
 # ---------------------------------------------------------------- 5
@@ -1016,13 +1094,7 @@ def test_snapshot_larger_than_one_message_piece(cluster_factory):
                                    "raft_snapshot_interval": "200ms"})
     lead = c.wait_leader()
     f = followers(c, lead)[0]
-    assert f.stop() == 0
-    with open(os.path.join(f.data_dir, "node-id")) as fh:
-        node_id = fh.read().strip()
-    shutil.rmtree(f.data_dir)
-    os.makedirs(f.data_dir, mode=0o700)
-    with open(os.path.join(f.data_dir, "node-id"), "w") as fh:
-        fh.write(node_id)
+    stop_and_wipe(f)
     big = {}
     for i in range(14):          # 14 x 500 KiB: a 7 MiB state
         v = (b"%02d" % i) * (250 * 1024)
