@@ -527,6 +527,7 @@ op_persist_snapshot(void *ctx, uint64_t seq, const struct raft_snapshot *s)
 	d->ls_first = d->ls_last = 0;
 	d->snap_index = s->index;
 	d->snap_term = s->term;
+	d->snap_damaged = d->snap_heal_now = false;	/* installed over */
 	d->batch_seq = seq;
 	batch_end_request(d);
 }
@@ -894,7 +895,7 @@ node_start(struct raftd *d, struct lerr *e)
 			log_warnx("a new snapshot replaces it once kvd has "
 			    "applied past index %llu",
 			    (unsigned long long)st.snap_index);
-			d->snap_damaged = true;
+			d->snap_damaged = d->snap_heal_now = true;
 			d->snap_want = st.snap_index + 1;
 		}
 		snap.data = sdata;

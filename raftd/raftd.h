@@ -66,9 +66,10 @@ struct raftd {
 	struct raft *r;
 	struct loop_timer *tick;
 	bool stopping;
-	/* Test builds (`lictor ctl raftd fault mute-kvd`): kvd's fetch and
-	 * its proposals' and reads' outcomes go unanswered, as if raftd
-	 * died before it could answer them. */
+	/* Test builds (`lictor ctl raftd fault mute-kvd`): our own kvd's
+	 * fetch and its proposals' and reads' outcomes go unanswered, as if
+	 * raftd died before it could answer them (what other servers
+	 * forward is still answered). */
 	bool fault_mute_kvd;
 	bool fault_damage_snaps;	/* ... damage-snapshots: every one sent */
 	bool leader_changed;		/* the core said so; acted on later */
@@ -110,7 +111,9 @@ struct raftd {
 	uint64_t snap_want;		/* index the core asked for */
 	uint64_t snap_last_ms;		/* when the last one was started */
 	bool snap_damaged;		/* the one loaded at start failed its
-					 * check: replace it at once */
+					 * check: replace it */
+	bool snap_heal_now;		/* ... without waiting out the
+					 * interval (the first try only) */
 	struct snap_rx snap_rx;
 
 	/* requests waiting on the core or on the leader (serve.c) */

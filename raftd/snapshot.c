@@ -258,14 +258,14 @@ snap_loaded(void *arg)
 		fatalx("snapshot metadata");
 	d->snap_index = j->index;
 	d->snap_term = meta.term;
-	if (d->snap_damaged) {
+	if (raft_snapshot_done_take(d->r, j->index, j->data, j->len) != 0)
+		log_warnx("snapshot at index %llu refused by the core",
+		    (unsigned long long)j->index);
+	else if (d->snap_damaged) {
 		log_warnx("snapshot at index %llu replaces the damaged one",
 		    (unsigned long long)j->index);
 		d->snap_damaged = false;
 	}
-	if (raft_snapshot_done_take(d->r, j->index, j->data, j->len) != 0)
-		log_warnx("snapshot at index %llu refused by the core",
-		    (unsigned long long)j->index);
 	snapshot_prune(d);
 	log_info("snapshot at index %llu (%zu bytes): kvd's reply to loaded "
 	    "%llu ms (off the loop), then %llu ms on the loop",
@@ -294,7 +294,8 @@ snap_thread(void *arg)
 		    j->len)) {
 			free(j->data);
 			j->data = NULL;
-			unlink(j->path);
+			if (unlink(j->path) == 0)
+				fsync_dir_of(j->path);
 			j->damaged = true;
 			j->rv = lerr_set(&j->e, LE_CORRUPT, "%s is damaged; "
 			    "removed, the next one is taken later", j->path);
@@ -374,7 +375,7 @@ snapshot_take(struct raftd *d, uint64_t index)
 	 * raft_snapshot_interval (writing one stalls kvd and raftd for a few
 	 * milliseconds). The tick asks again. */
 	if (d->snap_taking || d->kvd_applied < index ||
-	    (!d->snap_damaged && mono_ms() < d->snap_last_ms +
+	    (!d->snap_heal_now && mono_ms() < d->snap_last_ms +
 	    (uint64_t)d->cfg.raft_snapshot_interval_ms))
 		return;
 	snap_dir(d, dir, sizeof(dir));
@@ -389,6 +390,7 @@ snapshot_take(struct raftd *d, uint64_t index)
 	}
 	s.path = taking;
 	s.path_len = strlen(taking);
+	d->snap_heal_now = false;	/* a failed try waits the interval */
 	d->snap_taking = true;
 	d->snap_last_ms = mono_ms();
 	call = ipc_call_new(d->kvd, MSG_KV_SNAPSHOT);
