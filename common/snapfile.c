@@ -15,13 +15,14 @@ snapfile_fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-static uint64_t
-get64(const unsigned char *p)
+uint64_t
+snapfile_get64(const void *p)
 {
+	const unsigned char *c = p;
 	uint64_t v = 0;
 
 	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
+		v = v << 8 | c[i];
 	return v;
 }
 
@@ -38,11 +39,11 @@ snapfile_check(const void *buf, size_t len, uint64_t *index,
 	if (memcmp(b, SNAPFILE_MAGIC, 8) != 0)
 		return lerr_set(e, LE_CORRUPT, "not a snapshot (no %s header)",
 		    SNAPFILE_MAGIC);
-	want = get64(b + len - 8);
+	want = snapfile_get64(b + len - 8);
 	if (snapfile_fnv(SNAPFILE_FNV_OFFSET, b, len - 8) != want)
 		return lerr_set(e, LE_CORRUPT, "checksum mismatch over %zu "
 		    "bytes", len);
 	if (index != NULL)
-		*index = get64(b + 8);
+		*index = snapfile_get64(b + 8);
 	return 0;
 }

@@ -25,6 +25,9 @@
 #define SNAPFILE_FNV_OFFSET 0xcbf29ce484222325ULL
 #define SNAPFILE_FNV_PRIME 0x100000001b3ULL
 
+/* The big-endian u64 at p. */
+uint64_t snapfile_get64(const void *p);
+
 /* FNV-1a over n bytes, continuing from h (SNAPFILE_FNV_OFFSET to start). */
 uint64_t snapfile_fnv(uint64_t h, const void *p, size_t n);
 

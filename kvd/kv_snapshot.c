@@ -77,12 +77,6 @@ get32(const unsigned char *b)
 	    (uint32_t)b[2] << 8 | b[3];
 }
 
-static uint64_t
-get64(const unsigned char *b)
-{
-	return (uint64_t)get32(b) << 32 | get32(b + 4);
-}
-
 /* Writes the state the iterator sees (a point-in-time view: RocksDB
  * iterators are) to path, atomically. Frees the iterator. Runs on the
  * snapshot thread. */
@@ -290,7 +284,7 @@ snap_load(const char *path, unsigned char **out, size_t *outlen,
 		off += 8 + (size_t)kl + vl;
 		count++;
 	}
-	if (len - 8 - off != 12 || get64(buf + off + 4) != count)
+	if (len - 8 - off != 12 || snapfile_get64(buf + off + 4) != count)
 		goto corrupt;
 	*out = buf;
 	*outlen = len;
