@@ -28,6 +28,13 @@
 # per-round ratios (this shared machine drifts by 10-20% within minutes;
 # one round's ratio can be off by that much).
 #
+# -P NS sets the guest's idle polling (the cpuidle-haltpoll driver's
+# guest_halt_poll_ns: how long an idle vCPU polls for work before it
+# halts) to NS for the run, and puts the old value back at exit. This
+# machine's kernel command line sets it to 0 (no polling), so every
+# wake-up onto an idle vCPU pays a halt exit; the driver's own default
+# is 200000. Every run prints the setting it ran with. Needs root.
+#
 # Environment: LICTOR_BUILD_DIR (default <repo>/build), NKEYS (10000),
 # VSIZE (256), DURATION (10); PERF_OUT=prefix records a whole-machine
 # `perf record -g` profile during each lictor run (prefix-CONNS.data).
@@ -51,19 +58,26 @@ VSIZE=${VSIZE:-256}
 CONNS_LIST="1 16 64"
 ROUNDS=1
 WARM=3
+POLL=
+HALTPOLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 
-while getopts "d:c:r:w:h" o; do
+while getopts "d:c:r:w:P:h" o; do
 	case $o in
 	d) DURATION=${OPTARG%s} ;;
 	c) CONNS_LIST=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
 	w) WARM=${OPTARG%s} ;;
+	P) POLL=$OPTARG ;;
 	*) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 2 ;;
 	esac
 done
 case $DURATION in ''|*[!0-9]*) echo "duration must be whole seconds" >&2; exit 2 ;; esac
 case $WARM in ''|*[!0-9]*) echo "warm-up must be whole seconds" >&2; exit 2 ;; esac
 case $ROUNDS in ''|*[!0-9]*|0) echo "rounds must be a whole number from 1" >&2; exit 2 ;; esac
+if [ -n "$POLL" ]; then
+	case $POLL in *[!0-9]*) echo "-P takes nanoseconds, a whole number" >&2; exit 2 ;; esac
+	[ -w "$HALTPOLL" ] || { echo "-P: cannot write $HALTPOLL (no haltpoll driver, or not root)" >&2; exit 2; }
+fi
 
 [ -x "$LICTOR" ] || { echo "no lictor binary at $LICTOR: build first" >&2; exit 1; }
 for t in wrk etcd; do
@@ -75,6 +89,7 @@ done
 
 tmp=$(mktemp -d /tmp/lictor-raft-bench.XXXXXX)
 lpids=() epids=()
+poll_was=
 
 stop_pid() {
 	local pid=$1 i
@@ -92,6 +107,7 @@ cleanup() {
 	local rc=$? p
 	trap - EXIT INT TERM
 	for p in "${lpids[@]}" "${epids[@]}"; do stop_pid "$p"; done
+	[ -z "$poll_was" ] || echo "$poll_was" >"$HALTPOLL" || true
 	if [ $rc -ne 0 ]; then
 		for f in "$tmp"/*.log; do
 			[ -f "$f" ] || continue
@@ -127,7 +143,11 @@ for i in 0 1 2; do
 	eaddrs+=("$c")
 done
 
-echo "machine: $(nproc) CPUs, $(uname -sr)"
+if [ -n "$POLL" ]; then
+	poll_was=$(cat "$HALTPOLL")
+	echo "$POLL" >"$HALTPOLL"
+fi
+echo "machine: $(nproc) CPUs, $(uname -sr), idle vCPUs poll for $(cat "$HALTPOLL" 2>/dev/null || echo "?") ns before halting${POLL:+ (set by -P for this run; was $poll_was)}"
 echo "lictor:  $("$LICTOR" version | head -1)"
 echo "etcd:    $(etcd --version 2>/dev/null | head -1)"
 for i in 0 1 2; do
@@ -185,7 +205,7 @@ floor() {
 floor "before the runs" >"$tmp/floor"
 
 results=$tmp/results
-echo "INFO nkeys=$NKEYS vsize=$VSIZE duration=$DURATION rounds=$ROUNDS warm=${ws:-0} reused=${reused_ok:-0} conns_list=$(echo $CONNS_LIST | tr ' ' ,)" >"$results"
+echo "INFO nkeys=$NKEYS vsize=$VSIZE duration=$DURATION rounds=$ROUNDS warm=${ws:-0} reused=${reused_ok:-0} poll=$(cat "$HALTPOLL" 2>/dev/null || echo "?") conns_list=$(echo $CONNS_LIST | tr ' ' ,)" >"$results"
 for c in $CONNS_LIST; do
 	t=2; [ "$c" -lt 2 ] && t=1
 	for r in $(seq 1 "$ROUNDS"); do

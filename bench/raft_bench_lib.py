@@ -130,6 +130,9 @@ def report(path):
               % (info["warm"], "reusing their log files"
                  if info.get("reused") == "1" else
                  "NOT yet reusing their log files"))
+    if info.get("poll", "?") != "?":
+        print("idle vCPUs poll %s ns before halting (the guest's "
+              "haltpoll.guest_halt_poll_ns)" % info["poll"])
     print()
     hdr = "%-6s %-7s %12s %10s %10s %8s" % ("conns", "server", "PUT/s",
                                            "p50 (ms)", "p99 (ms)", "errors")

@@ -176,7 +176,7 @@ main(int argc, char **argv)
 	    &d, d.boot, &e) != 0)
 		fatalx("%s", e.msg);
 	/* The first snapshot waits an interval after start too. */
-	d.snap_last_ms = mono_ms();
+	snapshot_schedule(&d);
 	kvfwd_start(&d);
 	if (discover_start(&d, args.rundir, &e) != 0)
 		fatalx("%s", e.msg);

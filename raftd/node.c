@@ -137,21 +137,26 @@ op_now(void *ctx)
 	return mono_ms();
 }
 
-static uint64_t
-op_rand(void *ctx)
+/* Election jitter, drawn at every message from the leader, and the
+ * snapshot schedule's: a splitmix64 stream seeded once from the kernel,
+ * not a getrandom(2) call each time. */
+uint64_t
+node_rand(struct raftd *d)
 {
-	struct raftd *d = ctx;
 	uint64_t z;
 
-	/* Election jitter, drawn at every message from the leader: a
-	 * splitmix64 stream seeded once from the kernel, not a getrandom(2)
-	 * call each time. */
 	if (d->rng == 0)
 		random_bytes(&d->rng, sizeof(d->rng));
 	z = (d->rng += 0x9e3779b97f4a7c15ULL);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
+}
+
+static uint64_t
+op_rand(void *ctx)
+{
+	return node_rand(ctx);
 }
 
 /* APPEND_RESP and SNAPSHOT_RESP share a body and its wire form. */

@@ -109,7 +109,7 @@ struct raftd {
 	bool snap_loading;		/* snap_thread runs (snapshot.c) */
 	pthread_t snap_thread;
 	uint64_t snap_want;		/* index the core asked for */
-	uint64_t snap_last_ms;		/* when the last one was started */
+	uint64_t snap_next_ms;		/* none is started before (mono) */
 	bool snap_damaged;		/* the one loaded at start failed its
 					 * check: replace it */
 	bool snap_heal_now;		/* ... without waiting out the
@@ -160,6 +160,7 @@ bool node_leader_addr(struct raftd *d, char *out, size_t len);
 /* Sends one encoded wire message to "ip:port". */
 void node_send_raw(struct raftd *d, const char *addr, struct mpw *w);
 uint64_t node_lease_ms(struct raftd *d);
+uint64_t node_rand(struct raftd *d);
 
 /* serve.c: raft.sock requests, and everything that waits */
 void serve_handle(void *arg, struct ipc_req *r);
@@ -213,6 +214,7 @@ int snapshot_load(struct raftd *d, uint64_t index, void **data, size_t *len,
 int snapshot_write(struct raftd *d, uint64_t index, const void *data,
     size_t len, struct lerr *e);
 void snapshot_take(struct raftd *d, uint64_t index);
+void snapshot_schedule(struct raftd *d);
 bool snapshot_check(struct raftd *d, const char *what, uint64_t index,
     const void *data, size_t len);
 void snapshot_prune(struct raftd *d);

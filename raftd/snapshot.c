@@ -362,6 +362,19 @@ snapshot_wait(struct raftd *d)
 	}
 }
 
+/* When the next snapshot may start: raft_snapshot_interval from now
+ * plus a random part of one more, as hashicorp/raft checks at a random
+ * time between one and two intervals, so that the servers of a cluster,
+ * started together, do not all write theirs at once (each costs the
+ * disk and the CPUs tens of milliseconds). */
+void
+snapshot_schedule(struct raftd *d)
+{
+	uint64_t iv = (uint64_t)d->cfg.raft_snapshot_interval_ms;
+
+	d->snap_next_ms = mono_ms() + iv + (iv > 0 ? node_rand(d) % iv : 0);
+}
+
 /* The core wants a snapshot at index or later: kvd writes it. */
 void
 snapshot_take(struct raftd *d, uint64_t index)
@@ -371,12 +384,10 @@ snapshot_take(struct raftd *d, uint64_t index)
 	char dir[RAFT_PATH_MAX], taking[RAFT_PATH_MAX];
 
 	d->snap_want = index;
-	/* As Consul: past the threshold, a snapshot at most once per
-	 * raft_snapshot_interval (writing one stalls kvd and raftd for a few
-	 * milliseconds). The tick asks again. */
+	/* As Consul: past the threshold, a snapshot once per one to two
+	 * raft_snapshot_interval (snapshot_schedule). The tick asks again. */
 	if (d->snap_taking || d->kvd_applied < index ||
-	    (!d->snap_heal_now && mono_ms() < d->snap_last_ms +
-	    (uint64_t)d->cfg.raft_snapshot_interval_ms))
+	    (!d->snap_heal_now && mono_ms() < d->snap_next_ms))
 		return;
 	snap_dir(d, dir, sizeof(dir));
 	if (mkdir_p(dir, 0700) != 0) {
@@ -392,7 +403,7 @@ snapshot_take(struct raftd *d, uint64_t index)
 	s.path_len = strlen(taking);
 	d->snap_heal_now = false;	/* a failed try waits the interval */
 	d->snap_taking = true;
-	d->snap_last_ms = mono_ms();
+	snapshot_schedule(d);
 	call = ipc_call_new(d->kvd, MSG_KV_SNAPSHOT);
 	msg_kv_snapshot_enc(ipc_call_writer(call), &s);
 	ipc_call_send_loop(call, SNAP_RPC_TIMEOUT_MS, d->loop, on_kv_snapshot,

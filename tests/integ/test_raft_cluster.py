@@ -13,9 +13,11 @@ server's Raft address is part of its identity). Agents are stopped by
 pid at teardown (conftest), and their logs are scanned for crashes and
 sanitizer reports."""
 
+import datetime
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -697,6 +699,77 @@ def test_wiped_server_catches_up_through_snapshot(cluster_factory):
     put_retry(lead, "snap/after", b"needs f")
     put_retry(f, "snap/after-f", b"through f")
     assert f.kv_entry("snap/after")["Value"] == b"needs f"
+
+
+SNAP_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z "
+                       r"\[INFO\]\s+raftd: snapshot at index (\d+) ")
+
+
+def snapshot_times(a):
+    """When each snapshot a's raftd took was done (s, from its log)."""
+    out = []
+    for line in a.log_text(all_starts=True).splitlines():
+        m = SNAP_LINE.match(line)
+        if m:
+            t = datetime.datetime.strptime(m.group(1)[:23],
+                                           "%Y-%m-%dT%H:%M:%S.%f")
+            out.append(t.timestamp())
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_snapshots_are_staggered(cluster_factory):
+    """Past the threshold a server takes a snapshot once per one to two
+    raft_snapshot_interval, drawn at random each time (hashicorp/raft
+    checks at a random time in [interval, 2 x interval)), so servers
+    started together do not write theirs in lockstep, and never sooner
+    than the interval."""
+    iv = 1.0
+    c = cluster_factory(3, config={"raft_snapshot_threshold": 32,
+                                   "raft_trailing_logs": 16,
+                                   "raft_snapshot_interval": "1s"})
+    lead = c.wait_leader()
+    stop = threading.Event()
+    errors = []
+
+    def writer(n):
+        i = 0
+        while not stop.is_set():
+            try:
+                put_retry(lead, "stagger/%d/%03d" % (n, i % 200), b"v%d" % i)
+            except AssertionError as ex:
+                errors.append(ex)
+                return
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(14)
+    stop.set()
+    for t in threads:
+        t.join(HANG)
+    assert not errors, errors[0]
+
+    gaps = []
+    for a in c.agents:
+        ts = snapshot_times(a)
+        assert len(ts) >= 4, "%s took %d snapshots in 14 s of writes" % (
+            a.name, len(ts))
+        g = [b - x for x, b in zip(ts, ts[1:])]
+        print("%s: %d snapshots, gaps %s s" % (
+            a.name, len(ts), " ".join("%.2f" % x for x in g)))
+        # Never sooner than the interval (the times are of the ends;
+        # one snapshot may take up to 0.2 s longer than the one before).
+        assert min(g) > iv - 0.2 * S, (a.name, g)
+        gaps += g
+    # Drawn from [1, 2) s, about 70% of the gaps are over 1.3 s and about
+    # 70% under 1.7 s; at a fixed interval every gap would be 1 s and a
+    # tick (20 ms), give or take how long the snapshots take.
+    over = sum(1 for x in gaps if x > 1.3 * iv)
+    under = sum(1 for x in gaps if x < 1.7 * iv)
+    assert over >= len(gaps) // 4, ("gaps not spread", gaps)
+    assert under >= len(gaps) // 4, ("gaps not spread", gaps)
 
 
 @pytest.mark.timeout(240)
