@@ -98,7 +98,7 @@ read -r p_http p_dns p_server p_lan p_wan e_client e_peer <<<"$($PY "$LIB" ports
 laddr=127.0.0.1:$p_http
 eaddr=127.0.0.1:$e_client
 
-echo "machine: $(nproc) CPUs, $(uname -sr); open files limit $(ulimit -n)"
+echo "machine: $(nproc) CPUs, $(uname -sr); open files limit $(ulimit -n); idle vCPUs poll $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo "?") ns before halting"
 echo "lictor:  $("$LICTOR" version | head -1) ($LICTOR)"
 echo "etcd:    $(etcd --version 2>/dev/null | head -1)"
 echo "wrk:     -t$THREADS -c$CONNS -d${DURATION}s; $NKEYS keys x $VSIZE bytes"

@@ -94,6 +94,7 @@ run_one() {	# label build
 	rm -rf "$dir"
 }
 
+echo "machine: $(nproc) CPUs, $(uname -sr), idle vCPUs poll $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo "?") ns before halting"
 echo "A: $A"
 echo "B: $B"
 for r in $(seq 1 "$ROUNDS"); do
