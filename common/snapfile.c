@@ -1,19 +1,8 @@
 /* snapfile.c: the envelope of a snapshot file (snapfile.h). */
 #include "snapfile.h"
+#include "util.h"
 
 #include <string.h>
-
-uint64_t
-snapfile_fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= c[i];
-		h *= SNAPFILE_FNV_PRIME;
-	}
-	return h;
-}
 
 uint64_t
 snapfile_get64(const void *p)
@@ -40,7 +29,7 @@ snapfile_check(const void *buf, size_t len, uint64_t *index,
 		return lerr_set(e, LE_CORRUPT, "not a snapshot (no %s header)",
 		    SNAPFILE_MAGIC);
 	want = snapfile_get64(b + len - 8);
-	if (snapfile_fnv(SNAPFILE_FNV_OFFSET, b, len - 8) != want)
+	if (fnv64(FNV64_OFFSET, b, len - 8) != want)
 		return lerr_set(e, LE_CORRUPT, "checksum mismatch over %zu "
 		    "bytes", len);
 	if (index != NULL)

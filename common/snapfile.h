@@ -9,7 +9,7 @@
  *   "LICTSNP1"  index(u64)
  *   records
  *   trailer:    0xffffffff count(u64) fnv64(u64)
- * where fnv64 is FNV-1a (64-bit) over every byte before it. */
+ * where fnv64 is FNV-1a (64-bit, util.h's fnv64) over every byte before it. */
 #ifndef LICTOR_SNAPFILE_H
 #define LICTOR_SNAPFILE_H
 
@@ -22,14 +22,9 @@
 #define SNAPFILE_HDR 16		/* magic, index */
 #define SNAPFILE_TRAILER 20	/* end mark, count, fnv64 */
 #define SNAPFILE_END 0xffffffffu
-#define SNAPFILE_FNV_OFFSET 0xcbf29ce484222325ULL
-#define SNAPFILE_FNV_PRIME 0x100000001b3ULL
 
 /* The big-endian u64 at p. */
 uint64_t snapfile_get64(const void *p);
-
-/* FNV-1a over n bytes, continuing from h (SNAPFILE_FNV_OFFSET to start). */
-uint64_t snapfile_fnv(uint64_t h, const void *p, size_t n);
 
 /* Checks magic, size and checksum of a whole file's bytes; *index gets
  * the index its header names. -LE_CORRUPT with e saying what is wrong. */

@@ -402,6 +402,18 @@ xrealloc(void *p, size_t n)
 	return q;
 }
 
+uint64_t
+fnv64(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= c[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 void
 fsync_dir_of(const char *path)
 {

@@ -56,6 +56,12 @@ char *xstrndup(const char *s, size_t n);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
+/* FNV-1a (64-bit) over n bytes, continuing from h (FNV64_OFFSET to
+ * start): node ids, run directory names, replica digests and the
+ * snapshot files' checksum all use this one. */
+#define FNV64_OFFSET 0xcbf29ce484222325ULL
+uint64_t fnv64(uint64_t h, const void *p, size_t n);
+
 /* fsync of the directory holding path (after a rename into it). */
 void fsync_dir_of(const char *path);
 

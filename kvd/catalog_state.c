@@ -7,6 +7,7 @@
  * aborts does. */
 #include "catalog_state.h"
 #include "log.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1238,20 +1239,6 @@ cat_walk_node_checks(struct cat_state *cs, const char *node, size_t len,
 	return walk(cs, &p, fn, arg);
 }
 
-#define FNV_PRIME 0x100000001b3ULL
-
-static uint64_t
-fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= FNV_PRIME;
-	}
-	return h;
-}
-
 static uint64_t
 digest_prefix(struct cat_state *cs, const char *prefix, uint64_t h)
 {
@@ -1264,9 +1251,9 @@ digest_prefix(struct cat_state *cs, const char *prefix, uint64_t h)
 		return h;
 	while (store_iter_next(it, &key, &klen, &val, &vlen) == 1) {
 		put_u64(len, klen);
-		h = fnv(fnv(h, len, 8), key, klen);
+		h = fnv64(fnv64(h, len, 8), key, klen);
 		put_u64(len, vlen);
-		h = fnv(fnv(h, len, 8), val, vlen);
+		h = fnv64(fnv64(h, len, 8), val, vlen);
 	}
 	store_iter_free(it);
 	return h;

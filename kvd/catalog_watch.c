@@ -52,14 +52,9 @@ static size_t
 bucket_of(const struct cat_watch *w, uint32_t what, const char *lcnode,
     size_t len)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = fnv64(fnv64(FNV64_OFFSET, &what, sizeof(what)), lcnode,
+	    len);
 
-	h ^= what;
-	h *= 1099511628211ULL;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)lcnode[i];
-		h *= 1099511628211ULL;
-	}
 	return (size_t)(h & (w->nbuckets - 1));
 }
 

@@ -43,7 +43,7 @@ struct snap_w {
 static void
 sw_put(struct snap_w *w, const void *p, size_t n)
 {
-	w->fnv = snapfile_fnv(w->fnv, p, n);
+	w->fnv = fnv64(w->fnv, p, n);
 	if (w->err == 0 && n > 0 && fwrite(p, 1, n, w->f) != n)
 		w->err = -LE_IO;
 	w->off += n;
@@ -85,7 +85,7 @@ snap_write(struct store_iter *it, const char *path, uint64_t index,
     uint64_t *count, struct lerr *e)
 {
 	char tmp[RAFT_PATH_MAX + 8];
-	struct snap_w w = { NULL, SNAPFILE_FNV_OFFSET, 0, 0, 0 };
+	struct snap_w w = { NULL, FNV64_OFFSET, 0, 0, 0 };
 	const void *key, *val;
 	size_t klen, vlen;
 	unsigned char hdr[16];

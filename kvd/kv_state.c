@@ -17,6 +17,7 @@
  * writing into an in-memory batch can leave it half done (then abort). */
 #include "kv_state.h"
 #include "log.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -954,21 +955,6 @@ kv_tombstone_count(struct kv_state *ks)
 	return t.n;
 }
 
-#define FNV_OFFSET	0xcbf29ce484222325ULL
-#define FNV_PRIME	0x100000001b3ULL
-
-static uint64_t
-fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= FNV_PRIME;
-	}
-	return h;
-}
-
 /* Over the stored bytes of every entry and tombstone in key order: they
  * hold all of an entry (indexes, flags, session, value) and are a pure
  * function of the commands applied, so equal replicas hash equal.
@@ -981,7 +967,7 @@ kv_state_digest(struct kv_state *ks)
 	const void *key, *val;
 	size_t klen, vlen;
 	uint8_t len[8];
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = FNV64_OFFSET;
 
 	if ((it = store_iter_new(ks->s, NULL, NULL, 0)) == NULL)
 		return 0;
@@ -990,9 +976,9 @@ kv_state_digest(struct kv_state *ks)
 		    memcmp(key, "t:", 2) != 0))
 			continue;
 		put_u64(len, klen);
-		h = fnv(fnv(h, len, 8), key, klen);
+		h = fnv64(fnv64(h, len, 8), key, klen);
 		put_u64(len, vlen);
-		h = fnv(fnv(h, len, 8), val, vlen);
+		h = fnv64(fnv64(h, len, 8), val, vlen);
 	}
 	store_iter_free(it);
 	return h;

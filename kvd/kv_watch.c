@@ -38,24 +38,12 @@ struct kv_watch {
 	size_t parked;
 };
 
-static uint64_t
-hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= c[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 /* Sets are found by the key alone (any mode) when a key is touched, so
  * the bucket is chosen by the key bytes only. */
 static size_t
 bucket_of(const struct kv_watch *w, const char *key, size_t klen)
 {
-	return (size_t)(hash_bytes(1469598103934665603ULL, key, klen) &
+	return (size_t)(fnv64(FNV64_OFFSET, key, klen) &
 	    (w->nbuckets - 1));
 }
 
@@ -88,7 +76,7 @@ grow(struct kv_watch *w)
 		struct wset *s = w->tab[i], *n;
 
 		for (; s != NULL; s = n) {
-			size_t b = (size_t)(hash_bytes(1469598103934665603ULL,
+			size_t b = (size_t)(fnv64(FNV64_OFFSET,
 			    s->key, s->key_len) & (nb - 1));
 
 			n = s->hnext;

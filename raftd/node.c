@@ -34,12 +34,8 @@
 uint64_t
 node_id_of_n(const char *uuid, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = fnv64(FNV64_OFFSET, uuid, len);
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)uuid[i];
-		h *= 0x100000001b3ULL;
-	}
 	return h == 0 ? 1 : h;
 }
 

@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "snapfile.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,7 +32,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(b, data + 1, len);
 	if (data[0] & 1) {
-		h = snapfile_fnv(SNAPFILE_FNV_OFFSET, b, len);
+		h = fnv64(FNV64_OFFSET, b, len);
 		for (int i = 7; i >= 0; i--, h >>= 8)
 			b[len + (size_t)i] = (uint8_t)h;
 		len += 8;
@@ -47,7 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h = 0;
 		for (size_t i = 0; i < 8; i++)
 			h = h << 8 | b[len - 8 + i];
-		if (h != snapfile_fnv(SNAPFILE_FNV_OFFSET, b, len - 8))
+		if (h != fnv64(FNV64_OFFSET, b, len - 8))
 			abort();
 	} else if (e.msg[0] == '\0') {
 		abort();	/* a refusal always says why */

@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "snapfile.h"
+#include "util.h"
 
 static void
 put64(unsigned char *p, uint64_t v)
@@ -45,7 +46,7 @@ build(unsigned char *b, uint64_t index, unsigned n)
 	b[off] = b[off + 1] = b[off + 2] = b[off + 3] = 0xff;
 	put64(b + off + 4, n);
 	off += 12;
-	put64(b + off, snapfile_fnv(SNAPFILE_FNV_OFFSET, b, off));
+	put64(b + off, fnv64(FNV64_OFFSET, b, off));
 	return off + 8;
 }
 
@@ -54,14 +55,14 @@ test_fnv_vectors(void **state)
 {
 	(void)state;
 	/* FNV-1a 64 of "", "a" and "foobar" (Fowler, Noll and Vo). */
-	assert_true(snapfile_fnv(SNAPFILE_FNV_OFFSET, "", 0) ==
+	assert_true(fnv64(FNV64_OFFSET, "", 0) ==
 	    0xcbf29ce484222325ULL);
-	assert_true(snapfile_fnv(SNAPFILE_FNV_OFFSET, "a", 1) ==
+	assert_true(fnv64(FNV64_OFFSET, "a", 1) ==
 	    0xaf63dc4c8601ec8cULL);
-	assert_true(snapfile_fnv(SNAPFILE_FNV_OFFSET, "foobar", 6) ==
+	assert_true(fnv64(FNV64_OFFSET, "foobar", 6) ==
 	    0x85944171f73967e8ULL);
 	/* In pieces, the same. */
-	assert_true(snapfile_fnv(snapfile_fnv(SNAPFILE_FNV_OFFSET, "foo", 3),
+	assert_true(fnv64(fnv64(FNV64_OFFSET, "foo", 3),
 	    "bar", 3) == 0x85944171f73967e8ULL);
 }
 
@@ -124,7 +125,7 @@ test_cut_or_foreign_refused(void **state)
 	assert_int_equal(snapfile_check(NULL, 0, NULL, &e), -LE_CORRUPT);
 	/* A right checksum over the wrong header: not ours. */
 	memcpy(b, "LICTSNP2", 8);
-	put64(b + len - 8, snapfile_fnv(SNAPFILE_FNV_OFFSET, b, len - 8));
+	put64(b + len - 8, fnv64(FNV64_OFFSET, b, len - 8));
 	assert_int_equal(snapfile_check(b, len, NULL, &e), -LE_CORRUPT);
 	assert_non_null(strstr(e.msg, "LICTSNP1"));
 }
